@@ -1,0 +1,523 @@
+"""The `federation` command line (also `python manage.py federation …`).
+
+Every command takes `--home DIR` and `--json`. Exit codes: 0 success, 1 the operation found a
+problem (a broken chain, an invalid manifest, a node that stopped), 2 bad input or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+MAX_MANIFEST_FETCH = 64 * 1024
+
+
+class CommandError(Exception):
+    def __init__(self, message: str, *, code: str = "error", exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+        self.exit_code = exit_code
+
+
+# --- output ----------------------------------------------------------------------------------
+
+class Output:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def result(self, data: dict[str, Any], lines: Sequence[str]) -> None:
+        if self.as_json:
+            print(json.dumps(data, sort_keys=True, default=str), flush=True)
+        else:
+            print("\n".join(lines), flush=True)
+
+    def error(self, message: str, code: str) -> None:
+        if self.as_json:
+            print(json.dumps({"error": {"code": code, "message": message}}), flush=True)
+        print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+# --- environment before Django ----------------------------------------------------------------
+
+def _option_value(argv: Sequence[str], name: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == name and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def bootstrap_env(argv: Sequence[str]) -> None:
+    """Options that decide which settings load must reach the environment before Django does."""
+    home = _option_value(argv, "--home")
+    if home:
+        os.environ["FEDERATION_HOME"] = str(Path(home).expanduser().resolve())
+    if any(arg in ("run", "web", "setup") for arg in argv[:3]):
+        for option, variable in (("--port", "FEDERATION_PORT"), ("--host", "FEDERATION_HOST")):
+            value = _option_value(argv, option)
+            if value:
+                os.environ[variable] = value
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "federation.settings")
+
+
+def _django_setup() -> None:
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django.setup()
+    except ImproperlyConfigured as exc:
+        raise CommandError(str(exc), code="bad_configuration") from exc
+
+
+# --- commands --------------------------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace, out: Output) -> int:
+    from federation import home
+
+    home_dir = home.default_home()
+    modes = tuple(sorted({m.strip() for m in args.compliance.split(",") if m.strip()})) if args.compliance else ()
+    try:
+        if args.exist_ok and (home_dir / home.CONFIG_FILE).exists():
+            identity = home.load_identity(home_dir)
+            out.result({"node_id": identity.node_id, "home": str(home_dir), "created": False},
+                       [f"{home_dir} is already node {identity.node_id}; nothing to do."])
+            return EXIT_OK
+        result = home.init_home(home_dir, display_name=args.display_name, host=args.host, port=args.port,
+                                compliance_modes=modes, force=args.force)
+    except home.AlreadyInitialisedError as exc:
+        raise CommandError(str(exc), code="already_initialised", exit_code=EXIT_PROBLEM) from exc
+    except home.HomeError as exc:
+        raise CommandError(str(exc), code="bad_home") from exc
+    identity = result.identity
+    data = {
+        "node_id": identity.node_id,
+        "home": str(home_dir),
+        "created": True,
+        "public_key": identity.public_key_raw.hex(),
+        "tls_cert_fingerprint": identity.tls_fingerprint,
+        "secret": "generated" if result.secret_generated else "provided",
+        "archived_to": str(result.archived_to) if result.archived_to else None,
+    }
+    lines = [f"Initialised node {identity.node_id} in {home_dir}",
+             f"  TLS certificate  {identity.tls_fingerprint}"]
+    if result.secret_generated:
+        lines.append(f"  key secret       generated in {home_dir / home.SECRET_FILE} (mode 0600) — back it up")
+    if result.archived_to:
+        lines.append(f"  previous identity archived in {result.archived_to}")
+    lines.append(f"Next: federation run --home {home_dir}")
+    out.result(data, lines)
+    return EXIT_OK
+
+
+def _require_initialised() -> Any:
+    from django.conf import settings
+
+    from federation import home
+
+    try:
+        return home.load_identity(Path(settings.FEDERATION_HOME))
+    except home.HomeError as exc:
+        raise CommandError(str(exc), code="not_ready") from exc
+
+
+def _setup(verbosity: int = 0) -> dict[str, Any]:
+    """Migrate, register this node and make sure someone can log in. Idempotent."""
+    from django.core.management import call_command
+
+    from federation import services
+
+    identity = _require_initialised()
+    call_command("migrate", interactive=False, verbosity=verbosity)
+    services.register_node(identity)
+    created = services.ensure_admin_user(os.environ)
+    return {"node_id": identity.node_id, "admin_created": created}
+
+
+def cmd_setup(args: argparse.Namespace, out: Output) -> int:
+    from federation import services
+
+    info = _setup(verbosity=0)
+    services.current_manifest()
+    admin = info["admin_created"]
+    data = {"node_id": info["node_id"], "admin_user": admin[0] if admin else None,
+            "admin_password": admin[1] if admin else None}
+    lines = [f"Node {info['node_id']} is set up (database migrated, node registered, manifest issued)."]
+    if admin:
+        lines.append(_admin_line(admin))
+    out.result(data, lines)
+    return EXIT_OK
+
+
+def _admin_line(admin: tuple[str, str | None]) -> str:
+    user, password = admin
+    if password:
+        return f"  admin login  user {user}  password {password}   (shown once: store it now)"
+    return f"  admin login  user {user}  password from FEDERATION_ADMIN_PASSWORD"
+
+
+def _wait_until_ready(base_url: str, supervisor: Any, timeout: float = 60.0) -> dict[str, Any]:
+    """Wait for the web process, then fetch and verify our own manifest the way a peer would."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dead = next((n for n, p in supervisor.processes.items() if p.poll() is not None), None)
+        if dead:
+            raise CommandError(f"the {dead} process exited during start-up; see {supervisor.log_dir}/{dead}.log",
+                               code="start_failed", exit_code=EXIT_PROBLEM)
+        try:
+            httpx.get(f"{base_url}/healthz", timeout=2.0)
+            return _fetch_and_verify(f"{base_url}/.well-known/federation/manifest.json")
+        except httpx.TransportError:
+            time.sleep(0.3)
+    raise CommandError(f"the web server did not answer on {base_url} within {timeout:.0f}s",
+                       code="start_timeout", exit_code=EXIT_PROBLEM)
+
+
+def cmd_run(args: argparse.Namespace, out: Output) -> int:
+    from django.conf import settings
+    from django.db import connections
+    from django.utils import timezone
+
+    from compliance.services import record_event
+    from federation import runner, selectors
+
+    home_dir = Path(settings.FEDERATION_HOME)
+    if selectors.runner_state(home_dir):
+        raise CommandError(f"a node is already running from {home_dir}", code="already_running", exit_code=EXIT_PROBLEM)
+    info = _setup()
+    parts = runner.components(
+        home=home_dir, host=settings.FEDERATION_HOST, port=settings.FEDERATION_PORT,
+        queue=settings.FEDERATION_QUEUE, node_id=info["node_id"],
+        concurrency=settings.FEDERATION_WORKER_CONCURRENCY,
+        embedded_broker=settings.CELERY_BROKER_URL.startswith("filesystem"),
+    )
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        for folder in ("queue", "processed"):
+            (home_dir / "broker" / folder).mkdir(parents=True, exist_ok=True, mode=0o700)
+    supervisor = runner.Supervisor(home=home_dir, parts=parts, stream_logs=args.logs)
+    supervisor.install_signal_handlers()
+    started_at = timezone.now()
+    connections.close_all()  # children open their own; the supervisor holds no locks meanwhile
+    supervisor.start(dict(os.environ))
+    runner.write_run_state(home_dir, {"pid": os.getpid(), "started_at": started_at.isoformat(),
+                                      "port": settings.FEDERATION_PORT, "node_id": info["node_id"]})
+    try:
+        verified = _wait_until_ready(settings.FEDERATION_PUBLIC_URL, supervisor)
+        record_event(action="node.started", actor="federation run", subject=info["node_id"],
+                     details={"port": settings.FEDERATION_PORT, "topology": settings.FEDERATION_TOPOLOGY})
+        base = settings.FEDERATION_PUBLIC_URL
+        admin = info["admin_created"]
+        data = {
+            "event": "ready", "node_id": info["node_id"], "home": str(home_dir), "pid": os.getpid(),
+            "admin_url": f"{base}/admin/", "admin_user": admin[0] if admin else None,
+            "admin_password": admin[1] if admin else None, "manifest_url": verified["url"],
+            "manifest_verified": True, "api_docs_url": f"{base}/api/docs/", "logs": str(supervisor.log_dir),
+            "topology": settings.FEDERATION_TOPOLOGY,
+        }
+        lines = [
+            f"Accord node {info['node_id']} is running ({settings.FEDERATION_TOPOLOGY} topology)",
+            f"  admin        {base}/admin/",
+            _admin_line(admin) if admin else "  admin login  the superuser created at first start "
+            "(reset: python manage.py changepassword)",
+            f"  manifest     {verified['url']}  (signature verified)",
+            f"  API docs     {base}/api/docs/",
+            f"  logs         {supervisor.log_dir}/",
+            "Press Ctrl-C to stop.",
+        ]
+        out.result(data, lines)
+        died = supervisor.wait()
+    except BaseException:
+        supervisor.stop()
+        runner.clear_run_state(home_dir)
+        raise
+    codes = supervisor.stop()
+    runner.clear_run_state(home_dir)
+    record_event(action="node.stopped", actor="federation run", subject=info["node_id"],
+                 outcome="success" if died is None else "failure",
+                 details={"exit_codes": codes, "cause": f"{died} exited" if died else "signal"})
+    if died:
+        out.error(f"the {died} process exited (code {codes[died]}); stopped the node. "
+                  f"See {supervisor.log_dir}/{died}.log", "component_exited")
+        return EXIT_PROBLEM
+    if not out.as_json:
+        print("Node stopped.", flush=True)
+    else:
+        out.result({"event": "stopped", "node_id": info["node_id"], "exit_codes": codes}, [])
+    return EXIT_OK
+
+
+def _exec_component(name: str) -> int:
+    from django.conf import settings
+
+    from federation import runner
+
+    identity = _require_initialised()
+    parts = {
+        part.name: part
+        for part in runner.components(
+            home=Path(settings.FEDERATION_HOME), host=settings.FEDERATION_HOST, port=settings.FEDERATION_PORT,
+            queue=settings.FEDERATION_QUEUE, node_id=identity.node_id,
+            concurrency=settings.FEDERATION_WORKER_CONCURRENCY,
+            embedded_broker=settings.CELERY_BROKER_URL.startswith("filesystem"),
+        )
+    }
+    argv = parts[name].argv
+    os.execv(argv[0], argv)  # noqa: S606 - replaces this process, as a container entry point should
+    return EXIT_OK  # pragma: no cover
+
+
+def cmd_web(args: argparse.Namespace, out: Output) -> int:
+    _setup()
+    return _exec_component("web")
+
+
+def cmd_worker(args: argparse.Namespace, out: Output) -> int:
+    return _exec_component("worker")
+
+
+def cmd_beat(args: argparse.Namespace, out: Output) -> int:
+    return _exec_component("beat")
+
+
+def cmd_status(args: argparse.Namespace, out: Output) -> int:
+    from federation import selectors
+
+    _require_initialised()
+    status = selectors.node_status(serving=False)
+    checks = status["checks"]
+    mark = {True: "ok", False: "FAIL"}
+    uptime = f"{status['uptime_seconds']:.0f}s" if status["uptime_seconds"] is not None else "-"
+    lines = [
+        f"node        {status['node_id'] or '(not initialised)'}  {status['display_name'] or ''}",
+        f"home        {status['home']}",
+        f"running     {'yes' if status['running'] else 'no'}   uptime {uptime}   topology {status['topology']}",
+        f"versions    accord {status['versions']['accord']}, protocol {', '.join(status['versions']['protocol'])}, "
+        f"django {status['versions']['django']}, celery {status['versions']['celery']}",
+    ]
+    for name, check in checks.items():
+        detail = check.get("detail") or check.get("vendor") or check.get("transport") or ""
+        lines.append(f"{name:<11} {mark[check['ok']]}  {detail}".rstrip())
+    out.result(status, lines)
+    return EXIT_OK
+
+
+def cmd_audit_verify(args: argparse.Namespace, out: Output) -> int:
+    import dataclasses
+
+    from compliance.services import verify_audit_chain
+
+    report = verify_audit_chain()
+    if report.ok:
+        lines = [f"audit chain intact: {report.checked} records, last #{report.last_seq}"]
+    else:
+        lines = [f"audit chain BROKEN at record #{report.first_bad_seq}: {report.reason}",
+                 f"({report.checked} records verified before it)"]
+    out.result(dataclasses.asdict(report), lines)
+    return EXIT_OK if report.ok else EXIT_PROBLEM
+
+
+def _fetch_and_verify(target: str) -> dict[str, Any]:
+    """Fetch (URL) or read (file, '-') a manifest and verify it. Raises CommandError(code=reason)."""
+    import httpx
+
+    from federation import manifest
+
+    if target.startswith(("http://", "https://")):
+        url = target if target.endswith(".json") else target.rstrip("/") + "/.well-known/federation/manifest.json"
+        with httpx.stream("GET", url, timeout=10.0, follow_redirects=False) as response:
+            if response.status_code != 200:
+                raise CommandError(f"{url} answered HTTP {response.status_code}", code="fetch_failed",
+                                   exit_code=EXIT_PROBLEM)
+            body = b""
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_MANIFEST_FETCH:
+                    raise CommandError(f"{url} sent more than {MAX_MANIFEST_FETCH} bytes", code="too_large",
+                                       exit_code=EXIT_PROBLEM)
+        source = url
+    else:
+        source = target
+        try:
+            body = sys.stdin.buffer.read(MAX_MANIFEST_FETCH + 1) if target == "-" else Path(target).read_bytes()
+        except OSError as exc:
+            raise CommandError(f"cannot read {target}: {exc.strerror}", code="unreadable") from exc
+        if len(body) > MAX_MANIFEST_FETCH:
+            raise CommandError(f"{target} is larger than {MAX_MANIFEST_FETCH} bytes", code="too_large")
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandError(f"{source} is not JSON: {exc}", code="malformed", exit_code=EXIT_PROBLEM) from exc
+    try:
+        verified = manifest.verify_manifest(document, now=dt.datetime.now(dt.UTC))
+    except manifest.ManifestError as exc:
+        raise CommandError(f"{source}: {exc}", code=exc.code, exit_code=EXIT_PROBLEM) from exc
+    return {"url": source, "valid": True, "node_id": verified.node_id,
+            "expires_at": document["expires_at"], "tls_cert_fingerprint": document["tls_cert_fingerprint"]}
+
+
+def cmd_manifest_verify(args: argparse.Namespace, out: Output) -> int:
+    result = _fetch_and_verify(args.target)
+    out.result(result, [f"valid manifest of node {result['node_id']} (expires {result['expires_at']})"])
+    return EXIT_OK
+
+
+def cmd_manifest_show(args: argparse.Namespace, out: Output) -> int:
+    from federation import services
+
+    _require_initialised()
+    document = services.current_manifest()
+    out.result(document, [json.dumps(document, indent=2, sort_keys=True)])
+    return EXIT_OK
+
+
+def _user(username: str) -> Any:
+    from django.contrib.auth import get_user_model
+
+    try:
+        return get_user_model().objects.get(username=username)
+    except get_user_model().DoesNotExist as exc:
+        raise CommandError(f"no user {username!r}", code="unknown_user") from exc
+
+
+def cmd_token_create(args: argparse.Namespace, out: Output) -> int:
+    from django.utils import timezone
+
+    from federation import services
+
+    user = _user(args.user)
+    expires = timezone.now() + dt.timedelta(days=args.expires_days) if args.expires_days else None
+    row, token = services.create_api_token(user=user, name=args.name, expires_at=expires)
+    out.result({"token": token, "prefix": row.prefix, "user": args.user, "name": row.name,
+                "expires_at": expires.isoformat() if expires else None},
+               [token, f"(token {row.prefix} for {args.user}; shown once — only a keyed hash is stored)"])
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace, out: Output) -> int:
+    from federation.models import ApiToken
+
+    rows = list(ApiToken.objects.select_related("user").order_by("-created_at"))
+    data = [{"prefix": r.prefix, "name": r.name, "user": r.user.get_username(), "active": r.is_active,
+             "created_at": r.created_at.isoformat(), "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+             "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None} for r in rows]
+    lines = [f"{r['prefix']}  {r['name']:<20} {r['user']:<15} {'active' if r['active'] else 'inactive'}"
+             for r in data] or ["no API tokens"]
+    out.result({"tokens": data}, lines)
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace, out: Output) -> int:
+    from federation import services
+    from federation.models import ApiToken
+
+    try:
+        row = services.revoke_api_token(prefix=args.prefix, actor="cli")
+    except ApiToken.DoesNotExist as exc:
+        raise CommandError(f"no token with prefix {args.prefix!r}", code="unknown_token") from exc
+    out.result({"prefix": row.prefix, "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None},
+               [f"token {row.prefix} revoked"])
+    return EXIT_OK
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="node home directory (default: $FEDERATION_HOME or ~/.accord)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    parser = argparse.ArgumentParser(prog="federation", parents=[common],
+                                     description="Operate an Accord federation node.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace, Output], int], help_text: str,
+            parent: Any = sub) -> argparse.ArgumentParser:
+        command = parent.add_parser(name, parents=[common], help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    init = add("init", cmd_init, "create this node's identity, keys, certificate and config")
+    init.add_argument("--display-name", default="", help="human name shown to peers")
+    init.add_argument("--host", default="127.0.0.1", help="listen address recorded in config.toml")
+    init.add_argument("--port", type=int, default=8000, help="web port recorded in config.toml")
+    init.add_argument("--compliance", default="", help="comma-separated modes: gdpr, hipaa, soc2")
+    init.add_argument("--force", action="store_true", help="replace an existing identity (the old one is archived)")
+    init.add_argument("--exist-ok", action="store_true", help="succeed without change if already initialised")
+
+    run = add("run", cmd_run, "run web, worker and beat for this node in the foreground (Ctrl-C stops)")
+    run.add_argument("--port", type=int, help="web port (default from config.toml)")
+    run.add_argument("--host", help="listen address (default from config.toml)")
+    run.add_argument("--logs", action="store_true", help="stream component logs here instead of HOME/logs/")
+
+    setup = add("setup", cmd_setup, "migrate the database, register the node, create the first admin")
+    setup.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    setup.add_argument("--host", help=argparse.SUPPRESS)
+    web = add("web", cmd_web, "set up, then serve web + WebSockets with Daphne (one container's job)")
+    web.add_argument("--port", type=int, help="web port (default from config.toml)")
+    web.add_argument("--host", help="listen address (default from config.toml)")
+    add("worker", cmd_worker, "run the Celery worker in the foreground")
+    add("beat", cmd_beat, "run Celery beat in the foreground")
+    add("status", cmd_status, "node id, versions, uptime and health of database, broker and worker")
+
+    audit = sub.add_parser("audit", parents=[common], help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    add("verify", cmd_audit_verify, "check the hash chain; name the first bad record", audit_sub)
+
+    manifest = sub.add_parser("manifest", parents=[common], help="signed node manifests")
+    manifest_sub = manifest.add_subparsers(dest="manifest_command", required=True, metavar="ACTION")
+    add("show", cmd_manifest_show, "print this node's current signed manifest", manifest_sub)
+    verify = add("verify", cmd_manifest_verify, "verify a manifest from a URL, a file or '-'", manifest_sub)
+    verify.add_argument("target", help="peer base URL, manifest URL, file path, or - for stdin")
+
+    token = sub.add_parser("token", parents=[common], help="REST API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = add("create", cmd_token_create, "create a token for a user (printed once)", token_sub)
+    create.add_argument("--user", required=True)
+    create.add_argument("--name", default="cli")
+    create.add_argument("--expires-days", type=int, default=0, help="0 = no expiry")
+    add("list", cmd_token_list, "list tokens (never their values)", token_sub)
+    revoke = add("revoke", cmd_token_revoke, "revoke a token by prefix", token_sub)
+    revoke.add_argument("prefix")
+    return parser
+
+
+NO_DJANGO = {"init", "manifest_verify"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from federation import env
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    bootstrap_env(argv)
+    args = build_parser().parse_args(argv)
+    out = Output(args.json)
+    key = args.command + (f"_{args.manifest_command}" if args.command == "manifest" else "")
+    try:
+        try:
+            env.check_names(os.environ)
+        except env.EnvError as exc:
+            raise CommandError(str(exc), code="bad_configuration") from exc
+        if key not in NO_DJANGO:
+            _django_setup()
+        return args.handler(args, out)
+    except CommandError as exc:
+        out.error(str(exc), exc.code)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Typed readers for FEDERATION_* environment variables that fail loudly on bad values.
+
+A misspelt variable name is as dangerous as a bad value (a node silently falling back to SQLite
+in production), so unknown FEDERATION_* names are refused too.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+
+KNOWN_VARIABLES = {
+    "FEDERATION_HOME": "node home directory (default ~/.accord)",
+    "FEDERATION_SECRET_KEY": "secret that encrypts the node keys (>= 32 characters)",
+    "FEDERATION_SECRET_KEY_FILE": "file holding that secret",
+    "FEDERATION_DATABASE_URL": "postgres://… to use PostgreSQL (default: SQLite in the home)",
+    "FEDERATION_REDIS_URL": "redis://… for the Celery broker and channel layer (default: embedded)",
+    "FEDERATION_DEBUG": "true/false",
+    "FEDERATION_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+    "FEDERATION_ALLOWED_HOSTS": "comma-separated extra host names the web server answers to",
+    "FEDERATION_HOST": "listen address (overrides config.toml)",
+    "FEDERATION_PORT": "web port (overrides config.toml)",
+    "FEDERATION_PUBLIC_URL": "base URL peers use to reach this node (overrides config.toml)",
+    "FEDERATION_ADMIN_USER": "initial superuser name (default admin)",
+    "FEDERATION_ADMIN_EMAIL": "initial superuser e-mail",
+    "FEDERATION_ADMIN_PASSWORD": "initial superuser password (generated and shown once if unset)",
+    "FEDERATION_ADMIN_PASSWORD_FILE": "file holding that password",
+    "FEDERATION_WORKER_CONCURRENCY": "Celery worker processes (default 2)",
+    "FEDERATION_HEARTBEAT_SECONDS": "worker liveness heartbeat interval (default 10)",
+}
+
+
+class EnvError(ValueError):
+    pass
+
+
+def check_names(environ: Mapping[str, str]) -> None:
+    for name in environ:
+        if name.startswith("FEDERATION_") and name not in KNOWN_VARIABLES:
+            close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise EnvError(f"unknown setting {name}{hint}")
+
+
+def get_str(environ: Mapping[str, str], name: str, default: str = "") -> str:
+    return environ.get(name, default).strip() or default
+
+
+def get_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise EnvError(f"{name} must be true or false, got {raw!r}")
+
+
+def get_int(environ: Mapping[str, str], name: str, default: int | None, *, low: int, high: int) -> int | None:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError as exc:
+        raise EnvError(f"{name} must be an integer, got {raw!r}") from exc
+    if not low <= value <= high:
+        raise EnvError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def get_choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = get_str(environ, name, default).upper()
+    if value not in choices:
+        raise EnvError(f"{name} must be one of {', '.join(choices)}, got {environ.get(name)!r}")
+    return value
+
+
+def get_list(environ: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in environ.get(name, "").split(",") if item.strip()]
+
+
+def get_url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str:
+    value = get_str(environ, name)
+    if value and value.split("://", 1)[0] not in schemes:
+        raise EnvError(f"{name} must start with {' or '.join(s + '://' for s in schemes)}")
+    return value
+
+
+def get_secret(environ: Mapping[str, str], name: str) -> str:
+    """`NAME` or the contents of the file named by `NAME_FILE` (Docker/Kubernetes secrets)."""
+    inline, path = environ.get(name, ""), environ.get(f"{name}_FILE", "")
+    if inline and path:
+        raise EnvError(f"set {name} or {name}_FILE, not both")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise EnvError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
+    return inline

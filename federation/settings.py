@@ -1,0 +1,243 @@
+"""Settings for an Accord node: one module, fed by FEDERATION_* variables and the node home.
+
+Embedded defaults need no services (SQLite + a filesystem Celery broker + in-memory channel
+layer, all under FEDERATION_HOME). FEDERATION_DATABASE_URL and FEDERATION_REDIS_URL switch to the
+production topology of docker-compose.yml. Every bad value stops start-up with a clear message.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from federation import crypto, home, env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+_environ = os.environ
+
+try:
+    env.check_names(_environ)
+    FEDERATION_HOME = home.default_home(_environ)
+    try:
+        FEDERATION_CONFIG: home.NodeConfig | None = home.read_config(FEDERATION_HOME)
+    except home.NotInitialisedError:
+        FEDERATION_CONFIG = None
+    _secret = home.load_secret(FEDERATION_HOME, _environ)
+    DEBUG = env.get_bool(_environ, "FEDERATION_DEBUG", False)
+    LOG_LEVEL = env.get_choice(_environ, "FEDERATION_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+    FEDERATION_HOST = env.get_str(_environ, "FEDERATION_HOST", FEDERATION_CONFIG.host if FEDERATION_CONFIG else "127.0.0.1")
+    FEDERATION_PORT = env.get_int(
+        _environ, "FEDERATION_PORT", FEDERATION_CONFIG.port if FEDERATION_CONFIG else 8000, low=1, high=65535
+    )
+    FEDERATION_PUBLIC_URL = (
+        env.get_url(_environ, "FEDERATION_PUBLIC_URL", ("http", "https"))
+        or (FEDERATION_CONFIG.public_url if FEDERATION_CONFIG else "")
+        or f"http://{'127.0.0.1' if FEDERATION_HOST in ('0.0.0.0', '::') else FEDERATION_HOST}:{FEDERATION_PORT}"  # noqa: S104
+    ).rstrip("/")
+    _database_url = env.get_url(_environ, "FEDERATION_DATABASE_URL", ("postgres", "postgresql", "sqlite"))
+    FEDERATION_REDIS_URL = env.get_url(_environ, "FEDERATION_REDIS_URL", ("redis", "rediss"))
+    FEDERATION_WORKER_CONCURRENCY = env.get_int(_environ, "FEDERATION_WORKER_CONCURRENCY", 2, low=1, high=64)
+    FEDERATION_HEARTBEAT_SECONDS = env.get_int(_environ, "FEDERATION_HEARTBEAT_SECONDS", 10, low=1, high=3600)
+    _extra_hosts = env.get_list(_environ, "FEDERATION_ALLOWED_HOSTS")
+except (env.EnvError, home.HomeError) as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+
+# Whether `federation init` has run here; commands that need the identity check this.
+FEDERATION_INITIALISED = FEDERATION_CONFIG is not None and _secret is not None
+FEDERATION_TOPOLOGY = "production" if (_database_url.startswith("postgres") or FEDERATION_REDIS_URL) else "embedded"
+
+# Django's own secret (sessions, CSRF) is derived from the node secret, never equal to it.
+# Before `init` there is no node secret: a throwaway key lets `manage.py` commands run.
+SECRET_KEY = (
+    crypto.derive_subkey(_secret, "django-secret-key").hex() if _secret else secrets.token_hex(32)
+)
+FEDERATION_TOKEN_HMAC_KEY = crypto.derive_subkey(_secret or SECRET_KEY.encode(), "api-token")
+del _secret
+
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", FEDERATION_HOST, *_extra_hosts]
+if FEDERATION_PUBLIC_URL:
+    ALLOWED_HOSTS.append(FEDERATION_PUBLIC_URL.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "auditlog",
+    "federation",
+    "compliance",
+    "peers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+]
+
+ROOT_URLCONF = "federation.urls"
+ASGI_APPLICATION = "federation.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if _database_url.startswith("postgres"):
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
+else:
+    _sqlite_path = (
+        dj_database_url.parse(_database_url)["NAME"] if _database_url else str(FEDERATION_HOME / "db.sqlite3")
+    )
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _sqlite_path,
+            "OPTIONS": {
+                # WAL lets the web, worker and beat processes read while one writes; IMMEDIATE
+                # takes the write lock at BEGIN so the audit chain head is never raced.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = FEDERATION_HOME / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_SAMESITE = "Strict"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- REST API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "federation.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["federation.permissions.StrictModelPermissions"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "federation.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Accord federation node API",
+    "DESCRIPTION": "Token-authenticated REST API of an Accord federation node.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Celery --------------------------------------------------------------------------------
+# Embedded mode uses Kombu's filesystem transport: a broker that is just a directory, so the
+# worker and beat are real separate processes without any server to install (docs/ARCHITECTURE.md).
+FEDERATION_QUEUE = f"accord.{FEDERATION_CONFIG.node_id if FEDERATION_CONFIG else 'uninitialised'}"
+if FEDERATION_REDIS_URL:
+    CELERY_BROKER_URL = FEDERATION_REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+else:
+    _broker_dir = FEDERATION_HOME / "broker"
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_DEFAULT_QUEUE = FEDERATION_QUEUE
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "worker-heartbeat": {
+        "task": "federation.tasks.worker_heartbeat",
+        "schedule": float(FEDERATION_HEARTBEAT_SECONDS or 10),
+        "options": {"expires": float(FEDERATION_HEARTBEAT_SECONDS or 10)},
+    },
+    "refresh-manifest": {
+        "task": "federation.tasks.refresh_manifest",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
+}
+
+# --- Channels ------------------------------------------------------------------------------
+if FEDERATION_REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [FEDERATION_REDIS_URL], "prefix": f"{FEDERATION_QUEUE}:"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Logging: never secrets; one line per record ----------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+}
+
+AUDITLOG_INCLUDE_ALL_MODELS = False
+AUDITLOG_DISABLE_REMOTE_ADDR = False

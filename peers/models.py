@@ -1,0 +1,1 @@
+"""Remote nodes and sessions with them. Discovery and the handshake arrive with issue #3."""

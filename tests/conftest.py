@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from rest_framework.test import APIClient
+
+from federation import services
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_identity_cache() -> None:
+    services.forget_identity()
+
+
+@pytest.fixture
+def superuser(db: Any) -> User:
+    return User.objects.create_superuser("root", "root@example.org", "a-long-test-password")
+
+
+def _user_with(username: str, *codenames: str) -> User:
+    user = User.objects.create_user(username, password="a-long-test-password")
+    if codenames:
+        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def auditor(db: Any) -> User:
+    """May read node status and the audit trail, nothing else."""
+    return _user_with("auditor", "view_localnode", "view_auditevent")
+
+
+@pytest.fixture
+def stranger(db: Any) -> User:
+    """Authenticated, without any permission."""
+    return _user_with("stranger")
+
+
+@pytest.fixture
+def token_for() -> Callable[[User], str]:
+    def make(user: User) -> str:
+        return services.create_api_token(user=user, name="test")[1]
+
+    return make
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    """Run the installed `federation` program as a user would, in a separate process."""
+
+    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60) -> CliResult:
+        full_env = {**os.environ, **(env or {})}
+        for name, value in list(full_env.items()):
+            if value == "":  # an empty value in `env` means "unset it"
+                del full_env[name]
+        done = subprocess.run([sys.executable, "-m", "federation.cli", *args], env=full_env, input=stdin,
+                              capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        return CliResult(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
