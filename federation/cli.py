@@ -135,7 +135,10 @@ def _setup(verbosity: int = 0) -> dict[str, Any]:
 
     from federation import services
 
+    from django.conf import settings
+
     identity = _require_initialised()
+    Path(settings.STATIC_ROOT).mkdir(exist_ok=True)  # WhiteNoise serves collected files from here
     call_command("migrate", interactive=False, verbosity=verbosity)
     services.register_node(identity)
     created = services.ensure_admin_user(os.environ)
