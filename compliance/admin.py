@@ -18,8 +18,18 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["seq", "created_at", "action", "outcome", "actor", "subject"]
     list_filter = ["category", "outcome", "action", "created_at"]
     search_fields = ["=seq", "action", "actor", "subject"]
-    readonly_fields = ["seq", "created_at", "category", "action", "outcome", "actor", "subject",
-                       "pretty_details", "prev_hash", "hash"]
+    readonly_fields = [
+        "seq",
+        "created_at",
+        "category",
+        "action",
+        "outcome",
+        "actor",
+        "subject",
+        "pretty_details",
+        "prev_hash",
+        "hash",
+    ]
     exclude = ["details"]
     show_full_result_count = False  # no second COUNT(*) over a trail of millions
     change_list_template = "admin/compliance/auditevent/change_list.html"
@@ -44,6 +54,10 @@ class AuditEventAdmin(admin.ModelAdmin):
     def verify_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "report": verify_audit_chain(),
-                   "title": "Audit chain verification"}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "report": verify_audit_chain(),
+            "title": "Audit chain verification",
+        }
         return TemplateResponse(request, "admin/compliance/auditevent/verify.html", context)

@@ -50,7 +50,9 @@ def verify_records(records: Iterable[ChainRecord], *, head: tuple[int, str] | No
         seq = record.fields["seq"]
         if seq != expected_seq:
             bad = expected_seq if seq > expected_seq else seq
-            return ChainReport(False, checked, expected_seq - 1, bad, f"sequence gap: expected {expected_seq}, found {seq}")
+            return ChainReport(
+                False, checked, expected_seq - 1, bad, f"sequence gap: expected {expected_seq}, found {seq}"
+            )
         if record.prev_hash != prev_hash:
             return ChainReport(False, checked, seq - 1, seq, "prev_hash does not match the previous record")
         if record_hash(record.fields, record.prev_hash) != record.hash:
@@ -61,7 +63,10 @@ def verify_records(records: Iterable[ChainRecord], *, head: tuple[int, str] | No
         head_seq, head_hash = head
         if head_seq != last_seq:
             return ChainReport(
-                False, checked, last_seq, min(head_seq, last_seq) + 1,
+                False,
+                checked,
+                last_seq,
+                min(head_seq, last_seq) + 1,
                 f"chain head records {head_seq} events but the trail holds {last_seq} (records removed or injected?)",
             )
         if head_seq and head_hash != prev_hash:

@@ -25,8 +25,11 @@ def record_admin_change(sender: type, instance: LogEntry, created: bool, **kwarg
         action="admin.change",
         actor=str(instance.actor) if instance.actor_id else "system",
         subject=f"{instance.content_type.app_label}.{instance.content_type.model}:{instance.object_pk}",
-        details={"operation": _ADMIN_ACTIONS.get(instance.action, str(instance.action)),
-                 "fields": changed, "auditlog_entry": instance.pk},
+        details={
+            "operation": _ADMIN_ACTIONS.get(instance.action, str(instance.action)),
+            "fields": changed,
+            "auditlog_entry": instance.pk,
+        },
     )
 
 

@@ -90,8 +90,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None) -> HttpResponse:
         # Shown in this response only: never in a message cookie, the session or a log.
-        context = {**self.admin_site.each_context(request), "token": obj._plain_token, "row": obj,  # type: ignore[attr-defined]
-                   "opts": self.opts, "title": "API token created"}
+        context = {
+            **self.admin_site.each_context(request),
+            "token": obj._plain_token,
+            "row": obj,  # type: ignore[attr-defined]
+            "opts": self.opts,
+            "title": "API token created",
+        }
         response = TemplateResponse(request, "admin/federation/apitoken/created.html", context)
         response["Cache-Control"] = "no-store"
         return response

@@ -28,6 +28,7 @@ class CommandError(Exception):
 
 # --- output ----------------------------------------------------------------------------------
 
+
 class Output:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
@@ -45,6 +46,7 @@ class Output:
 
 
 # --- environment before Django ----------------------------------------------------------------
+
 
 def _option_value(argv: Sequence[str], name: str) -> str | None:
     for index, arg in enumerate(argv):
@@ -80,6 +82,7 @@ def _django_setup() -> None:
 
 # --- commands --------------------------------------------------------------------------------
 
+
 def cmd_init(args: argparse.Namespace, out: Output) -> int:
     from federation import home
 
@@ -88,11 +91,19 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
     try:
         if args.exist_ok and (home_dir / home.CONFIG_FILE).exists():
             identity = home.load_identity(home_dir)
-            out.result({"node_id": identity.node_id, "home": str(home_dir), "created": False},
-                       [f"{home_dir} is already node {identity.node_id}; nothing to do."])
+            out.result(
+                {"node_id": identity.node_id, "home": str(home_dir), "created": False},
+                [f"{home_dir} is already node {identity.node_id}; nothing to do."],
+            )
             return EXIT_OK
-        result = home.init_home(home_dir, display_name=args.display_name, host=args.host, port=args.port,
-                                compliance_modes=modes, force=args.force)
+        result = home.init_home(
+            home_dir,
+            display_name=args.display_name,
+            host=args.host,
+            port=args.port,
+            compliance_modes=modes,
+            force=args.force,
+        )
     except home.AlreadyInitialisedError as exc:
         raise CommandError(str(exc), code="already_initialised", exit_code=EXIT_PROBLEM) from exc
     except home.HomeError as exc:
@@ -107,8 +118,7 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
         "secret": "generated" if result.secret_generated else "provided",
         "archived_to": str(result.archived_to) if result.archived_to else None,
     }
-    lines = [f"Initialised node {identity.node_id} in {home_dir}",
-             f"  TLS certificate  {identity.tls_fingerprint}"]
+    lines = [f"Initialised node {identity.node_id} in {home_dir}", f"  TLS certificate  {identity.tls_fingerprint}"]
     if result.secret_generated:
         lines.append(f"  key secret       generated in {home_dir / home.SECRET_FILE} (mode 0600) — back it up")
     if result.archived_to:
@@ -131,11 +141,10 @@ def _require_initialised() -> Any:
 
 def _setup(verbosity: int = 0) -> dict[str, Any]:
     """Migrate, register this node and make sure someone can log in. Idempotent."""
+    from django.conf import settings
     from django.core.management import call_command
 
     from federation import services
-
-    from django.conf import settings
 
     identity = _require_initialised()
     Path(settings.STATIC_ROOT).mkdir(exist_ok=True)  # WhiteNoise serves collected files from here
@@ -151,8 +160,11 @@ def cmd_setup(args: argparse.Namespace, out: Output) -> int:
     info = _setup(verbosity=0)
     services.current_manifest()
     admin = info["admin_created"]
-    data = {"node_id": info["node_id"], "admin_user": admin[0] if admin else None,
-            "admin_password": admin[1] if admin else None}
+    data = {
+        "node_id": info["node_id"],
+        "admin_user": admin[0] if admin else None,
+        "admin_password": admin[1] if admin else None,
+    }
     lines = [f"Node {info['node_id']} is set up (database migrated, node registered, manifest issued)."]
     if admin:
         lines.append(_admin_line(admin))
@@ -177,15 +189,21 @@ def _wait_until_ready(base_url: str, supervisor: Any, timeout: float = 60.0) -> 
     while time.monotonic() < deadline:
         dead = next((n for n, p in supervisor.processes.items() if p.poll() is not None), None)
         if dead:
-            raise CommandError(f"the {dead} process exited during start-up; see {supervisor.log_dir}/{dead}.log",
-                               code="start_failed", exit_code=EXIT_PROBLEM)
+            raise CommandError(
+                f"the {dead} process exited during start-up; see {supervisor.log_dir}/{dead}.log",
+                code="start_failed",
+                exit_code=EXIT_PROBLEM,
+            )
         try:
             httpx.get(f"{base_url}/healthz", timeout=2.0)
             return _fetch_and_verify(f"{base_url}/.well-known/federation/manifest.json")
         except httpx.TransportError:
             time.sleep(0.3)
-    raise CommandError(f"the web server did not answer on {base_url} within {timeout:.0f}s",
-                       code="start_timeout", exit_code=EXIT_PROBLEM)
+    raise CommandError(
+        f"the web server did not answer on {base_url} within {timeout:.0f}s",
+        code="start_timeout",
+        exit_code=EXIT_PROBLEM,
+    )
 
 
 def cmd_run(args: argparse.Namespace, out: Output) -> int:
@@ -201,8 +219,11 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
         raise CommandError(f"a node is already running from {home_dir}", code="already_running", exit_code=EXIT_PROBLEM)
     info = _setup()
     parts = runner.components(
-        home=home_dir, host=settings.FEDERATION_HOST, port=settings.FEDERATION_PORT,
-        queue=settings.FEDERATION_QUEUE, node_id=info["node_id"],
+        home=home_dir,
+        host=settings.FEDERATION_HOST,
+        port=settings.FEDERATION_PORT,
+        queue=settings.FEDERATION_QUEUE,
+        node_id=info["node_id"],
         concurrency=settings.FEDERATION_WORKER_CONCURRENCY,
         embedded_broker=settings.CELERY_BROKER_URL.startswith("filesystem"),
     )
@@ -214,26 +235,45 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
     started_at = timezone.now()
     connections.close_all()  # children open their own; the supervisor holds no locks meanwhile
     supervisor.start(dict(os.environ))
-    runner.write_run_state(home_dir, {"pid": os.getpid(), "started_at": started_at.isoformat(),
-                                      "port": settings.FEDERATION_PORT, "node_id": info["node_id"]})
+    runner.write_run_state(
+        home_dir,
+        {
+            "pid": os.getpid(),
+            "started_at": started_at.isoformat(),
+            "port": settings.FEDERATION_PORT,
+            "node_id": info["node_id"],
+        },
+    )
     try:
         verified = _wait_until_ready(settings.FEDERATION_PUBLIC_URL, supervisor)
-        record_event(action="node.started", actor="federation run", subject=info["node_id"],
-                     details={"port": settings.FEDERATION_PORT, "topology": settings.FEDERATION_TOPOLOGY})
+        record_event(
+            action="node.started",
+            actor="federation run",
+            subject=info["node_id"],
+            details={"port": settings.FEDERATION_PORT, "topology": settings.FEDERATION_TOPOLOGY},
+        )
         base = settings.FEDERATION_PUBLIC_URL
         admin = info["admin_created"]
         data = {
-            "event": "ready", "node_id": info["node_id"], "home": str(home_dir), "pid": os.getpid(),
-            "admin_url": f"{base}/admin/", "admin_user": admin[0] if admin else None,
-            "admin_password": admin[1] if admin else None, "manifest_url": verified["url"],
-            "manifest_verified": True, "api_docs_url": f"{base}/api/docs/", "logs": str(supervisor.log_dir),
+            "event": "ready",
+            "node_id": info["node_id"],
+            "home": str(home_dir),
+            "pid": os.getpid(),
+            "admin_url": f"{base}/admin/",
+            "admin_user": admin[0] if admin else None,
+            "admin_password": admin[1] if admin else None,
+            "manifest_url": verified["url"],
+            "manifest_verified": True,
+            "api_docs_url": f"{base}/api/docs/",
+            "logs": str(supervisor.log_dir),
             "topology": settings.FEDERATION_TOPOLOGY,
         }
         lines = [
             f"Accord node {info['node_id']} is running ({settings.FEDERATION_TOPOLOGY} topology)",
             f"  admin        {base}/admin/",
-            _admin_line(admin) if admin else "  admin login  the superuser created at first start "
-            "(reset: python manage.py changepassword)",
+            _admin_line(admin)
+            if admin
+            else "  admin login  the superuser created at first start (reset: python manage.py changepassword)",
             f"  manifest     {verified['url']}  (signature verified)",
             f"  API docs     {base}/api/docs/",
             f"  logs         {supervisor.log_dir}/",
@@ -247,12 +287,18 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
         raise
     codes = supervisor.stop()
     runner.clear_run_state(home_dir)
-    record_event(action="node.stopped", actor="federation run", subject=info["node_id"],
-                 outcome="success" if died is None else "failure",
-                 details={"exit_codes": codes, "cause": f"{died} exited" if died else "signal"})
+    record_event(
+        action="node.stopped",
+        actor="federation run",
+        subject=info["node_id"],
+        outcome="success" if died is None else "failure",
+        details={"exit_codes": codes, "cause": f"{died} exited" if died else "signal"},
+    )
     if died:
-        out.error(f"the {died} process exited (code {codes[died]}); stopped the node. "
-                  f"See {supervisor.log_dir}/{died}.log", "component_exited")
+        out.error(
+            f"the {died} process exited (code {codes[died]}); stopped the node. See {supervisor.log_dir}/{died}.log",
+            "component_exited",
+        )
         return EXIT_PROBLEM
     if not out.as_json:
         print("Node stopped.", flush=True)
@@ -270,8 +316,11 @@ def _exec_component(name: str) -> int:
     parts = {
         part.name: part
         for part in runner.components(
-            home=Path(settings.FEDERATION_HOME), host=settings.FEDERATION_HOST, port=settings.FEDERATION_PORT,
-            queue=settings.FEDERATION_QUEUE, node_id=identity.node_id,
+            home=Path(settings.FEDERATION_HOME),
+            host=settings.FEDERATION_HOST,
+            port=settings.FEDERATION_PORT,
+            queue=settings.FEDERATION_QUEUE,
+            node_id=identity.node_id,
             concurrency=settings.FEDERATION_WORKER_CONCURRENCY,
             embedded_broker=settings.CELERY_BROKER_URL.startswith("filesystem"),
         )
@@ -325,8 +374,10 @@ def cmd_audit_verify(args: argparse.Namespace, out: Output) -> int:
     if report.ok:
         lines = [f"audit chain intact: {report.checked} records, last #{report.last_seq}"]
     else:
-        lines = [f"audit chain BROKEN at record #{report.first_bad_seq}: {report.reason}",
-                 f"({report.checked} records verified before it)"]
+        lines = [
+            f"audit chain BROKEN at record #{report.first_bad_seq}: {report.reason}",
+            f"({report.checked} records verified before it)",
+        ]
     out.result(dataclasses.asdict(report), lines)
     return EXIT_OK if report.ok else EXIT_PROBLEM
 
@@ -341,14 +392,16 @@ def _fetch_and_verify(target: str) -> dict[str, Any]:
         url = target if target.endswith(".json") else target.rstrip("/") + "/.well-known/federation/manifest.json"
         with httpx.stream("GET", url, timeout=10.0, follow_redirects=False) as response:
             if response.status_code != 200:
-                raise CommandError(f"{url} answered HTTP {response.status_code}", code="fetch_failed",
-                                   exit_code=EXIT_PROBLEM)
+                raise CommandError(
+                    f"{url} answered HTTP {response.status_code}", code="fetch_failed", exit_code=EXIT_PROBLEM
+                )
             body = b""
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > MAX_MANIFEST_FETCH:
-                    raise CommandError(f"{url} sent more than {MAX_MANIFEST_FETCH} bytes", code="too_large",
-                                       exit_code=EXIT_PROBLEM)
+                    raise CommandError(
+                        f"{url} sent more than {MAX_MANIFEST_FETCH} bytes", code="too_large", exit_code=EXIT_PROBLEM
+                    )
         source = url
     else:
         source = target
@@ -366,8 +419,13 @@ def _fetch_and_verify(target: str) -> dict[str, Any]:
         verified = manifest.verify_manifest(document, now=dt.datetime.now(dt.UTC))
     except manifest.ManifestError as exc:
         raise CommandError(f"{source}: {exc}", code=exc.code, exit_code=EXIT_PROBLEM) from exc
-    return {"url": source, "valid": True, "node_id": verified.node_id,
-            "expires_at": document["expires_at"], "tls_cert_fingerprint": document["tls_cert_fingerprint"]}
+    return {
+        "url": source,
+        "valid": True,
+        "node_id": verified.node_id,
+        "expires_at": document["expires_at"],
+        "tls_cert_fingerprint": document["tls_cert_fingerprint"],
+    }
 
 
 def cmd_manifest_verify(args: argparse.Namespace, out: Output) -> int:
@@ -402,9 +460,16 @@ def cmd_token_create(args: argparse.Namespace, out: Output) -> int:
     user = _user(args.user)
     expires = timezone.now() + dt.timedelta(days=args.expires_days) if args.expires_days else None
     row, token = services.create_api_token(user=user, name=args.name, expires_at=expires)
-    out.result({"token": token, "prefix": row.prefix, "user": args.user, "name": row.name,
-                "expires_at": expires.isoformat() if expires else None},
-               [token, f"(token {row.prefix} for {args.user}; shown once — only a keyed hash is stored)"])
+    out.result(
+        {
+            "token": token,
+            "prefix": row.prefix,
+            "user": args.user,
+            "name": row.name,
+            "expires_at": expires.isoformat() if expires else None,
+        },
+        [token, f"(token {row.prefix} for {args.user}; shown once — only a keyed hash is stored)"],
+    )
     return EXIT_OK
 
 
@@ -412,11 +477,21 @@ def cmd_token_list(args: argparse.Namespace, out: Output) -> int:
     from federation.models import ApiToken
 
     rows = list(ApiToken.objects.select_related("user").order_by("-created_at"))
-    data = [{"prefix": r.prefix, "name": r.name, "user": r.user.get_username(), "active": r.is_active,
-             "created_at": r.created_at.isoformat(), "expires_at": r.expires_at.isoformat() if r.expires_at else None,
-             "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None} for r in rows]
-    lines = [f"{r['prefix']}  {r['name']:<20} {r['user']:<15} {'active' if r['active'] else 'inactive'}"
-             for r in data] or ["no API tokens"]
+    data = [
+        {
+            "prefix": r.prefix,
+            "name": r.name,
+            "user": r.user.get_username(),
+            "active": r.is_active,
+            "created_at": r.created_at.isoformat(),
+            "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+            "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
+        }
+        for r in rows
+    ]
+    lines = [
+        f"{r['prefix']}  {r['name']:<20} {r['user']:<15} {'active' if r['active'] else 'inactive'}" for r in data
+    ] or ["no API tokens"]
     out.result({"tokens": data}, lines)
     return EXIT_OK
 
@@ -429,24 +504,29 @@ def cmd_token_revoke(args: argparse.Namespace, out: Output) -> int:
         row = services.revoke_api_token(prefix=args.prefix, actor="cli")
     except ApiToken.DoesNotExist as exc:
         raise CommandError(f"no token with prefix {args.prefix!r}", code="unknown_token") from exc
-    out.result({"prefix": row.prefix, "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None},
-               [f"token {row.prefix} revoked"])
+    out.result(
+        {"prefix": row.prefix, "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None},
+        [f"token {row.prefix} revoked"],
+    )
     return EXIT_OK
 
 
 # --- parser ----------------------------------------------------------------------------------
+
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="node home directory (default: $FEDERATION_HOME or ~/.accord)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
-    parser = argparse.ArgumentParser(prog="federation", parents=[common],
-                                     description="Operate an Accord federation node.")
+    parser = argparse.ArgumentParser(
+        prog="federation", parents=[common], description="Operate an Accord federation node."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Callable[[argparse.Namespace, Output], int], help_text: str,
-            parent: Any = sub) -> argparse.ArgumentParser:
+    def add(
+        name: str, handler: Callable[[argparse.Namespace, Output], int], help_text: str, parent: Any = sub
+    ) -> argparse.ArgumentParser:
         command = parent.add_parser(name, parents=[common], help=help_text, description=help_text)
         command.set_defaults(handler=handler)
         return command

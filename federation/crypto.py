@@ -75,9 +75,7 @@ def verify(public_raw: bytes, signature: bytes, message: bytes) -> bool:
 
 def derive_subkey(secret: bytes, purpose: str, length: int = 32) -> bytes:
     """Independent keys for independent uses, all from the one node secret (HKDF-SHA256)."""
-    return HKDF(
-        algorithm=hashes.SHA256(), length=length, salt=None, info=f"accord/{purpose}".encode()
-    ).derive(secret)
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=f"accord/{purpose}".encode()).derive(secret)
 
 
 def encrypt_private_key(key: Ed25519PrivateKey, secret: bytes) -> bytes:

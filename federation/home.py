@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from federation import crypto
 
 CONFIG_FILE = "config.toml"
-SECRET_FILE = "secret.key"
+SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 IDENTITY_KEY_FILE = "identity/node.key"
 TLS_KEY_FILE = "tls/key.pem"
 TLS_CERT_FILE = "tls/cert.pem"
@@ -74,6 +74,7 @@ def default_home(environ: Mapping[str, str] | None = None) -> Path:
 
 # --- configuration -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class NodeConfig:
     node_id: str
@@ -107,7 +108,12 @@ class NodeConfig:
 # section -> key -> (type, required)
 _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     "node": {"node_id": (str, True), "display_name": (str, True), "created_at": (str, True)},
-    "network": {"host": (str, False), "port": (int, False), "federation_port": (int, False), "public_url": (str, False)},
+    "network": {
+        "host": (str, False),
+        "port": (int, False),
+        "federation_port": (int, False),
+        "public_url": (str, False),
+    },
     "compliance": {"modes": (list, False)},
     "manifest": {"ttl_seconds": (int, False)},
 }
@@ -168,6 +174,7 @@ def read_config(home: Path) -> NodeConfig:
 
 # --- the key-encryption secret -------------------------------------------------------------
 
+
 def _check_secret(value: str, source: str) -> bytes:
     value = value.strip()
     if len(value) < MIN_SECRET_LENGTH:
@@ -206,6 +213,7 @@ def load_secret(home: Path, environ: Mapping[str, str] | None = None) -> bytes |
 
 # --- writing files safely ------------------------------------------------------------------
 
+
 def _write_private(path: Path, data: bytes) -> None:
     """Write a file readable by its owner only, atomically (temp file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -223,6 +231,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 # --- identity ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class NodeIdentity:
@@ -332,8 +341,14 @@ def init_home(
         for name in (CONFIG_FILE, "identity", "tls"):
             if (home / name).exists():
                 shutil.move(str(home / name), str(archived_to / name))
-    parse_config({"network": {"port": port}, "compliance": {"modes": list(compliance_modes)},
-                  "node": {"node_id": "-", "display_name": "-", "created_at": "-"}}, source="init options")
+    parse_config(
+        {
+            "network": {"port": port},
+            "compliance": {"modes": list(compliance_modes)},
+            "node": {"node_id": "-", "display_name": "-", "created_at": "-"},
+        },
+        source="init options",
+    )
 
     secret = load_secret(home, environ)
     secret_generated = secret is None

@@ -29,19 +29,48 @@ class Component:
     argv: list[str]
 
 
-def components(*, home: Path, host: str, port: int, queue: str, node_id: str, concurrency: int,
-               embedded_broker: bool) -> list[Component]:
+def components(
+    *, home: Path, host: str, port: int, queue: str, node_id: str, concurrency: int, embedded_broker: bool
+) -> list[Component]:
     python = sys.executable
-    worker = [python, "-m", "celery", "-A", "federation", "worker", "--loglevel", "INFO", "-Q", queue,
-              "-n", f"worker-{node_id[:12]}@%h", "--concurrency", str(concurrency)]
+    worker = [
+        python,
+        "-m",
+        "celery",
+        "-A",
+        "federation",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "-Q",
+        queue,
+        "-n",
+        f"worker-{node_id[:12]}@%h",
+        "--concurrency",
+        str(concurrency),
+    ]
     if embedded_broker:
         # The filesystem transport has no broadcast channel for these worker-to-worker chats.
         worker += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     return [
         Component("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "federation.asgi:application"]),
         Component("worker", worker),
-        Component("beat", [python, "-m", "celery", "-A", "federation", "beat", "--loglevel", "INFO",
-                           "-s", str(home / "run" / "celerybeat-schedule"), "--pidfile="]),
+        Component(
+            "beat",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "federation",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "-s",
+                str(home / "run" / "celerybeat-schedule"),
+                "--pidfile=",
+            ],
+        ),
     ]
 
 
@@ -72,8 +101,13 @@ class Supervisor:
                 out = open(self.log_dir / f"{part.name}.log", "ab")  # noqa: SIM115 - closed in stop()
                 self._log_files.append(out)
             self.processes[part.name] = subprocess.Popen(
-                part.argv, env=environ, stdout=out, stderr=subprocess.STDOUT if out else None,
-                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+                part.argv,
+                env=environ,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def install_signal_handlers(self) -> None:
@@ -121,4 +155,3 @@ def write_run_state(home: Path, state: dict[str, object]) -> Path:
 
 def clear_run_state(home: Path) -> None:
     (home / "run" / "node.json").unlink(missing_ok=True)
-

@@ -72,18 +72,19 @@ def _check_worker(now: dt.datetime) -> dict[str, Any]:
         return {"ok": False, "detail": "no worker heartbeat yet"}
     age = (now - beat.last_seen).total_seconds()
     ok = age <= 3 * settings.FEDERATION_HEARTBEAT_SECONDS
-    return {"ok": ok, "worker": beat.worker, "last_seen": beat.last_seen.isoformat(),
-            "age_seconds": round(age, 1), "detail": "" if ok else "heartbeat overdue"}
+    return {
+        "ok": ok,
+        "worker": beat.worker,
+        "last_seen": beat.last_seen.isoformat(),
+        "age_seconds": round(age, 1),
+        "detail": "" if ok else "heartbeat overdue",
+    }
 
 
 def health() -> dict[str, Any]:
     now = timezone.now()
-    try:
-        database = _check_database()
-        worker = _check_worker(now) if database["ok"] else {"ok": False, "detail": "database unavailable"}
-    finally:
-        # Connections opened here (often from a thread) must not outlive the check.
-        connection.close_if_unusable_or_obsolete()
+    database = _check_database()
+    worker = _check_worker(now) if database["ok"] else {"ok": False, "detail": "database unavailable"}
     checks = {"database": database, "broker": _check_broker(), "worker": worker}
     return {"healthy": all(check["ok"] for check in checks.values()), "checks": checks}
 

@@ -23,7 +23,7 @@ from federation.models import ApiToken, LocalNode, SignedManifest, WorkerHeartbe
 
 # What this node implements today; grows as capabilities land (advertised, never trusted).
 NODE_CAPABILITIES = ("discovery.manifest",)
-TOKEN_PREFIX = "acc"
+TOKEN_PREFIX = "acc"  # noqa: S105 - the public token prefix
 
 
 class NodeNotInitialised(RuntimeError):
@@ -145,6 +145,7 @@ def current_manifest(*, now: dt.datetime | None = None) -> dict[str, Any]:
 
 # --- the first administrator -----------------------------------------------------------------
 
+
 def ensure_admin_user(environ: Mapping[str, str]) -> tuple[str, str | None] | None:
     """Create the initial superuser if there is none.
 
@@ -162,12 +163,17 @@ def ensure_admin_user(environ: Mapping[str, str]) -> tuple[str, str | None] | No
     email = env.get_str(environ, "FEDERATION_ADMIN_EMAIL", "")
     with transaction.atomic():
         user_model.objects.create_superuser(username=username, email=email, password=password)
-        record_event(action="auth.admin_created", actor="system", subject=username,
-                     details={"password": "generated" if generated else "from environment"})
+        record_event(
+            action="auth.admin_created",
+            actor="system",
+            subject=username,
+            details={"password": "generated" if generated else "from environment"},
+        )
     return username, generated
 
 
 # --- API tokens ------------------------------------------------------------------------------
+
 
 def token_digest(token: str) -> str:
     return hmac.new(settings.FEDERATION_TOKEN_HMAC_KEY, token.encode(), hashlib.sha256).hexdigest()
@@ -183,8 +189,12 @@ def create_api_token(
     row = ApiToken.objects.create(
         user=user, name=name, prefix=prefix, digest=token_digest(token), expires_at=expires_at
     )
-    record_event(action="auth.token_created", actor=user.get_username(), subject=prefix,
-                 details={"name": name, "expires_at": expires_at.isoformat() if expires_at else None})
+    record_event(
+        action="auth.token_created",
+        actor=user.get_username(),
+        subject=prefix,
+        details={"name": name, "expires_at": expires_at.isoformat() if expires_at else None},
+    )
     return row, token
 
 
@@ -199,6 +209,7 @@ def revoke_api_token(*, prefix: str, actor: str) -> ApiToken:
 
 
 # --- liveness --------------------------------------------------------------------------------
+
 
 def record_worker_heartbeat(*, worker: str, via: str) -> None:
     WorkerHeartbeat.objects.update_or_create(worker=worker, defaults={"last_seen": timezone.now(), "via": via})

@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from federation import crypto, home, env
+from federation import crypto, env, home
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 _environ = os.environ
@@ -29,7 +29,9 @@ try:
     _secret = home.load_secret(FEDERATION_HOME, _environ)
     DEBUG = env.get_bool(_environ, "FEDERATION_DEBUG", False)
     LOG_LEVEL = env.get_choice(_environ, "FEDERATION_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
-    FEDERATION_HOST = env.get_str(_environ, "FEDERATION_HOST", FEDERATION_CONFIG.host if FEDERATION_CONFIG else "127.0.0.1")
+    FEDERATION_HOST = env.get_str(
+        _environ, "FEDERATION_HOST", FEDERATION_CONFIG.host if FEDERATION_CONFIG else "127.0.0.1"
+    )
     FEDERATION_PORT = env.get_int(
         _environ, "FEDERATION_PORT", FEDERATION_CONFIG.port if FEDERATION_CONFIG else 8000, low=1, high=65535
     )
@@ -52,9 +54,7 @@ FEDERATION_TOPOLOGY = "production" if (_database_url.startswith("postgres") or F
 
 # Django's own secret (sessions, CSRF) is derived from the node secret, never equal to it.
 # Before `init` there is no node secret: a throwaway key lets `manage.py` commands run.
-SECRET_KEY = (
-    crypto.derive_subkey(_secret, "django-secret-key").hex() if _secret else secrets.token_hex(32)
-)
+SECRET_KEY = crypto.derive_subkey(_secret, "django-secret-key").hex() if _secret else secrets.token_hex(32)
 FEDERATION_TOKEN_HMAC_KEY = crypto.derive_subkey(_secret or SECRET_KEY.encode(), "api-token")
 del _secret
 

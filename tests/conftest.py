@@ -80,8 +80,15 @@ def cli() -> Callable[..., CliResult]:
         for name, value in list(full_env.items()):
             if value == "":  # an empty value in `env` means "unset it"
                 del full_env[name]
-        done = subprocess.run([sys.executable, "-m", "federation.cli", *args], env=full_env, input=stdin,
-                              capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        done = subprocess.run(
+            [sys.executable, "-m", "federation.cli", *args],
+            env=full_env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
+        )
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run

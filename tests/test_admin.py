@@ -8,7 +8,7 @@ import pytest
 from compliance.models import AuditEvent
 from compliance.services import record_event
 from federation import services
-from federation.models import ApiToken
+from federation.models import ApiToken, SignedManifest
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,8 @@ def test_admin_pages_render(admin_client: Any, url: str) -> None:
 
 def test_manifest_admin_shows_verification(admin_client: Any) -> None:
     services.current_manifest()
-    page = admin_client.get("/admin/federation/signedmanifest/1/change/").content.decode()
+    signed = SignedManifest.objects.get()
+    page = admin_client.get(f"/admin/federation/signedmanifest/{signed.pk}/change/").content.decode()
     assert "valid: signature, node id and validity window verified" in page
 
 
@@ -51,7 +52,9 @@ def test_audit_events_are_read_only_in_admin(admin_client: Any) -> None:
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
-def test_audit_changelist_query_count_does_not_grow_with_rows(admin_client: Any, django_assert_max_num_queries: Any) -> None:
+def test_audit_changelist_query_count_does_not_grow_with_rows(
+    admin_client: Any, django_assert_max_num_queries: Any
+) -> None:
     for i in range(5):
         record_event(action="test.row", subject=str(i))
     admin_client.get("/admin/compliance/auditevent/")

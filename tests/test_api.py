@@ -116,8 +116,9 @@ def test_audit_api_is_read_only(api: Any, superuser: Any, token_for: Any) -> Non
 
 
 def test_malformed_json_body_gets_a_precise_error(api: Any, superuser: Any, token_for: Any) -> None:
-    response = api.generic("POST", "/api/v1/audit/events", "{not json", content_type="application/json",
-                           **bearer(token_for(superuser)))
+    response = api.generic(
+        "POST", "/api/v1/audit/events", "{not json", content_type="application/json", **bearer(token_for(superuser))
+    )
     assert response.status_code in (400, 405)
     assert "error" in response.json()
 

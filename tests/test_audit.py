@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -13,8 +14,10 @@ pytestmark = pytest.mark.django_db
 
 
 def fill(count: int) -> list[AuditEvent]:
-    return [record_event(action="test.event", actor="tester", subject=f"s{i}", details={"i": i, "f": 0.5})
-            for i in range(count)]
+    return [
+        record_event(action="test.event", actor="tester", subject=f"s{i}", details={"i": i, "f": 0.5})
+        for i in range(count)
+    ]
 
 
 def raw_sql(sql: str, params: list[Any]) -> None:
@@ -31,7 +34,7 @@ def test_events_form_a_sequence_linked_by_hashes() -> None:
     events = fill(5)
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert events[0].prev_hash == chain.GENESIS_HASH
-    for previous, current in zip(events, events[1:], strict=False):
+    for previous, current in itertools.pairwise(events):
         assert current.prev_hash == previous.hash
     report = verify_audit_chain()
     assert report.ok and report.checked == 5 and report.last_seq == 5
@@ -106,9 +109,14 @@ def test_invalid_events_are_refused_and_leave_the_chain_intact(kwargs: dict[str,
 
 def test_event_rolls_back_with_the_change_it_describes() -> None:
     fill(1)
-    with pytest.raises(RuntimeError), transaction.atomic():
-        record_event(action="test.inside")
-        raise RuntimeError("the change failed")
+
+    def failing_change() -> None:
+        with transaction.atomic():
+            record_event(action="test.inside")
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
     assert not AuditEvent.objects.filter(action="test.inside").exists()
     assert record_event(action="test.after").seq == 2
     assert verify_audit_chain().ok

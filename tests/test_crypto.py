@@ -50,8 +50,9 @@ def test_signatures_fail_on_any_change() -> None:
 def test_self_signed_certificate_is_ed25519_and_pinned_by_fingerprint() -> None:
     key = crypto.generate_signing_key()
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    cert = crypto.make_self_signed_certificate(key, node_id="abc", hostnames=["localhost", "127.0.0.1"],
-                                               now=now, valid_days=30)
+    cert = crypto.make_self_signed_certificate(
+        key, node_id="abc", hostnames=["localhost", "127.0.0.1"], now=now, valid_days=30
+    )
     assert isinstance(cert.public_key(), Ed25519PublicKey)
     assert crypto.public_key_raw(cert.public_key()) == crypto.public_key_raw(key)  # type: ignore[arg-type]
     assert cert.not_valid_after_utc == now + dt.timedelta(days=30)

@@ -29,7 +29,7 @@ def test_init_creates_an_encrypted_identity_with_private_permissions(cli: Any, h
         assert stat.S_IMODE((home / name).stat().st_mode) == 0o600, name
     assert b"ENCRYPTED PRIVATE KEY" in (home / "identity/node.key").read_bytes()
     assert data["node_id"] in (home / "config.toml").read_text()
-    assert f'display_name = "Bank A"' in (home / "config.toml").read_text()
+    assert 'display_name = "Bank A"' in (home / "config.toml").read_text()
 
 
 def test_node_id_is_stable_and_reinit_refuses_without_force(cli: Any, home: Path) -> None:
@@ -41,7 +41,11 @@ def test_node_id_is_stable_and_reinit_refuses_without_force(cli: Any, home: Path
     assert first["node_id"] in again.stderr
     assert snapshot(home) == before  # nothing overwritten
     same = cli("init", "--home", str(home), "--exist-ok", "--json", env={"FEDERATION_SECRET_KEY": SECRET})
-    assert same.code == 0 and same.json() == {"node_id": first["node_id"], "home": str(home.resolve()), "created": False}
+    assert same.code == 0 and same.json() == {
+        "node_id": first["node_id"],
+        "home": str(home.resolve()),
+        "created": False,
+    }
 
 
 def test_force_replaces_identity_and_archives_the_old_one(cli: Any, home: Path) -> None:
@@ -81,8 +85,10 @@ def test_unwritable_home_fails_in_one_line(cli: Any, tmp_path: Path) -> None:
     [
         (lambda h: (h / "identity/node.key").write_bytes(b"garbage"), "identity/node.key is corrupted"),
         (lambda h: (h / "config.toml").write_text("[node\n"), "config.toml is corrupted"),
-        (lambda h: (h / "config.toml").write_text((h / "config.toml").read_text() + "\n[extra]\nx = 1\n"),
-         "unknown section [extra]"),
+        (
+            lambda h: (h / "config.toml").write_text((h / "config.toml").read_text() + "\n[extra]\nx = 1\n"),
+            "unknown section [extra]",
+        ),
         (lambda h: (h / "identity/node.key").unlink(), "identity/node.key is missing"),
         (lambda h: (h / "tls/cert.pem").write_text("-----BEGIN CERTIFICATE-----\nAAAA\n"), "cert.pem is corrupted"),
     ],
@@ -103,11 +109,20 @@ def test_secret_rules(cli: Any, home: Path, tmp_path: Path) -> None:
     assert short.code == 2 and "at least 32 characters" in short.stderr
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET + "\n")
-    both = cli("init", "--home", str(home), env={"FEDERATION_SECRET_KEY": SECRET,
-                                                   "FEDERATION_SECRET_KEY_FILE": str(secret_file)})
+    both = cli(
+        "init",
+        "--home",
+        str(home),
+        env={"FEDERATION_SECRET_KEY": SECRET, "FEDERATION_SECRET_KEY_FILE": str(secret_file)},
+    )
     assert both.code == 2 and "not both" in both.stderr
-    from_file = cli("init", "--home", str(home), "--json",
-                    env={"FEDERATION_SECRET_KEY": "", "FEDERATION_SECRET_KEY_FILE": str(secret_file)})
+    from_file = cli(
+        "init",
+        "--home",
+        str(home),
+        "--json",
+        env={"FEDERATION_SECRET_KEY": "", "FEDERATION_SECRET_KEY_FILE": str(secret_file)},
+    )
     assert from_file.code == 0 and from_file.json()["secret"] == "provided"
     assert not (home / "secret.key").exists()
 

@@ -30,16 +30,19 @@ def independent_verify(document: dict[str, Any]) -> str:
     return node_id
 
 
-def build(**overrides: Any) -> dict[str, Any]:
+def build() -> dict[str, Any]:
     key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(VECTOR["private_key_seed_hex"]))
     source = VECTOR["manifest"]
-    arguments = dict(
-        key=key, display_name=source["display_name"], endpoints=source["endpoints"],
-        capabilities=source["capabilities"], compliance_modes=source["compliance_modes"],
-        tls_cert_fingerprint=source["tls_cert_fingerprint"], issued_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        ttl=dt.timedelta(days=1),
-    )
-    arguments.update(overrides)
+    arguments: dict[str, Any] = {
+        "key": key,
+        "display_name": source["display_name"],
+        "endpoints": source["endpoints"],
+        "capabilities": source["capabilities"],
+        "compliance_modes": source["compliance_modes"],
+        "tls_cert_fingerprint": source["tls_cert_fingerprint"],
+        "issued_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        "ttl": dt.timedelta(days=1),
+    }
     return manifest.build_manifest(**arguments)
 
 
@@ -78,8 +81,14 @@ def test_any_changed_field_breaks_the_signature(field: str, value: Any) -> None:
 
 def test_key_swap_with_old_node_id_is_refused() -> None:
     other = manifest.build_manifest(
-        key=Ed25519PrivateKey.generate(), display_name="x", endpoints={}, capabilities=[], compliance_modes=[],
-        tls_cert_fingerprint="sha256:00", issued_at=AT, ttl=dt.timedelta(hours=1),
+        key=Ed25519PrivateKey.generate(),
+        display_name="x",
+        endpoints={},
+        capabilities=[],
+        compliance_modes=[],
+        tls_cert_fingerprint="sha256:00",
+        issued_at=AT,
+        ttl=dt.timedelta(hours=1),
     )
     forged = dict(other, node_id=VECTOR["manifest"]["node_id"])
     # Re-signed by the attacker's own key so only the node-id binding can catch it.

@@ -73,7 +73,9 @@ def test_first_admin_is_created_once_with_a_generated_password() -> None:
 def test_first_admin_from_environment(tmp_path: Any) -> None:
     secret_file = tmp_path / "pw"
     secret_file.write_text("a-password-from-a-file\n")
-    created = services.ensure_admin_user({"FEDERATION_ADMIN_USER": "sec", "FEDERATION_ADMIN_PASSWORD_FILE": str(secret_file)})
+    created = services.ensure_admin_user(
+        {"FEDERATION_ADMIN_USER": "sec", "FEDERATION_ADMIN_PASSWORD_FILE": str(secret_file)}
+    )
     assert created == ("sec", None)
     assert User.objects.get(username="sec").check_password("a-password-from-a-file")
     event = AuditEvent.objects.get(action="auth.admin_created")

@@ -6,8 +6,18 @@ from compliance.models import AuditEvent
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = ["seq", "created_at", "category", "action", "outcome", "actor", "subject", "details",
-                  "prev_hash", "hash"]
+        fields = [
+            "seq",
+            "created_at",
+            "category",
+            "action",
+            "outcome",
+            "actor",
+            "subject",
+            "details",
+            "prev_hash",
+            "hash",
+        ]
         read_only_fields = fields
 
 

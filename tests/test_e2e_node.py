@@ -1,0 +1,181 @@
+"""A real node: `federation init` + `federation run` as separate processes, driven over HTTP.
+
+In the production topology (FEDERATION_DATABASE_URL=postgres…, FEDERATION_REDIS_URL) the node
+gets a database of its own, created here and dropped afterwards, and uses the real Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, free_port
+from tests.test_manifest import independent_verify
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def node_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {
+        **os.environ,
+        "FEDERATION_HOME": str(tmp_path / "node"),
+        "FEDERATION_SECRET_KEY": secrets.token_urlsafe(32),
+        "FEDERATION_HEARTBEAT_SECONDS": "2",
+    }
+    env.pop("FEDERATION_ADMIN_PASSWORD", None)
+    url = os.environ.get("FEDERATION_DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        yield env
+        return
+    import psycopg
+
+    name = f"accord_e2e_{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env["FEDERATION_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield env
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def federation(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "federation.cli", *args], env=env, capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+
+
+def read_json_line(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if line.strip().startswith("{"):
+                return json.loads(line)
+            if line == "" and proc.poll() is not None:
+                break
+    raise AssertionError(
+        f"no JSON line from the node (exit code {proc.poll()}): {proc.stderr.read() if proc.stderr else ''}"
+    )
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def login(base: str, username: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=10)
+    form = client.get("/admin/login/?next=/admin/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        data={"csrfmiddlewaretoken": token, "username": username, "password": password, "next": "/admin/"},
+    )
+    assert response.status_code == 302 and response.headers["location"] == "/admin/", response.text[:500]
+    return client
+
+
+def test_a_real_node_runs_serves_a_verified_manifest_and_stops_cleanly(node_env: dict[str, str]) -> None:
+    port = free_port()
+    init = federation("init", "--json", "--display-name", "E2E node", env=node_env)
+    assert init.returncode == 0, init.stderr
+    node_id = json.loads(init.stdout)["node_id"]
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "federation.cli", "run", "--json", "--port", str(port)],
+        env=node_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        ready = read_json_line(proc, timeout=90)
+        assert ready["event"] == "ready" and ready["node_id"] == node_id and ready["manifest_verified"]
+        base = f"http://127.0.0.1:{port}"
+
+        manifest = httpx.get(f"{base}/.well-known/federation/manifest.json").json()
+        assert independent_verify(manifest) == node_id
+        assert manifest["display_name"] == "E2E node"
+        assert manifest["endpoints"]["base_url"] == base
+
+        admin = login(base, ready["admin_user"], ready["admin_password"])
+        assert "Security console" in admin.get("/admin/").text
+        assert admin.get("/api/v1/status").json()["node_id"] == node_id  # session auth works for the API too
+
+        def worker_alive() -> dict[str, Any] | None:
+            status = json.loads(federation("status", "--json", env=node_env).stdout)
+            return status if status["healthy"] else None
+
+        status = wait_for(worker_alive, 60, "database, broker and worker to be healthy")
+        assert status["running"] and status["uptime_seconds"] > 0
+        assert status["checks"]["worker"]["ok"]
+        assert status["topology"] == (
+            "production" if "postgres" in node_env.get("FEDERATION_DATABASE_URL", "") else "embedded"
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    stopped = json.loads(proc.stdout.read().strip().splitlines()[-1]) if proc.stdout else {}
+    assert stopped["event"] == "stopped" and set(stopped["exit_codes"]) == {"web", "worker", "beat"}
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    assert not (Path(node_env["FEDERATION_HOME"]) / "run" / "node.json").exists()
+
+    verify = federation("audit", "verify", "--json", env=node_env)
+    assert verify.returncode == 0 and json.loads(verify.stdout)["ok"]
+    assert json.loads(federation("status", "--json", env=node_env).stdout)["running"] is False
+
+
+def test_a_component_that_cannot_start_stops_the_node_with_a_reason(node_env: dict[str, str]) -> None:
+    assert federation("init", env=node_env).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "federation.cli", "run", "--port", str(port)],
+            env=node_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+    assert run.returncode == 1
+    assert "the web process exited" in run.stderr
+    assert not (Path(node_env["FEDERATION_HOME"]) / "run" / "node.json").exists()
+
+
+def test_run_refuses_an_uninitialised_home(node_env: dict[str, str]) -> None:
+    run = federation("run", "--json", env=node_env)
+    assert run.returncode == 2
+    assert "is not an initialised node home" in json.loads(run.stdout)["error"]["message"]
