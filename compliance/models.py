@@ -74,14 +74,3 @@ class AuditEvent(models.Model):
             "subject": self.subject,
             "details": self.details,
         }
-
-
-class AuditChainHead(models.Model):
-    """The single row every append locks: it serialises writers and remembers the chain's end."""
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    last_seq = models.PositiveBigIntegerField(default=0)
-    last_hash = models.CharField(max_length=64)
-
-    def __str__(self) -> str:
-        return f"audit chain head #{self.last_seq}"

@@ -127,6 +127,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # A file, not Django's default shared in-memory database, so tests see the same
+            # locking (WAL, BEGIN IMMEDIATE, busy timeout) as a running node.
+            "TEST": {"NAME": str(FEDERATION_HOME / "test-db.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
