@@ -139,6 +139,18 @@ def _require_initialised() -> Any:
         raise CommandError(str(exc), code="not_ready") from exc
 
 
+def _ensure_runtime_folders() -> None:
+    """Folders under the home that any of web, worker or beat may be the first to need."""
+    from django.conf import settings
+
+    folders = [Path(settings.FEDERATION_HOME) / "run"]
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):  # the embedded broker is a directory tree
+        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        folders += [Path(options["data_folder_in"]), Path(options["processed_folder"])]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 def _setup(verbosity: int = 0) -> dict[str, Any]:
     """Migrate, register this node and make sure someone can log in. Idempotent."""
     from django.conf import settings
@@ -148,6 +160,7 @@ def _setup(verbosity: int = 0) -> dict[str, Any]:
 
     identity = _require_initialised()
     Path(settings.STATIC_ROOT).mkdir(exist_ok=True)  # WhiteNoise serves collected files from here
+    _ensure_runtime_folders()
     call_command("migrate", interactive=False, verbosity=verbosity)
     services.register_node(identity)
     created = services.ensure_admin_user(os.environ)
@@ -227,9 +240,6 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
         concurrency=settings.FEDERATION_WORKER_CONCURRENCY,
         embedded_broker=settings.CELERY_BROKER_URL.startswith("filesystem"),
     )
-    if settings.CELERY_BROKER_URL.startswith("filesystem"):
-        for folder in ("queue", "processed"):
-            (home_dir / "broker" / folder).mkdir(parents=True, exist_ok=True, mode=0o700)
     supervisor = runner.Supervisor(home=home_dir, parts=parts, stream_logs=args.logs)
     supervisor.install_signal_handlers()
     started_at = timezone.now()
@@ -313,6 +323,7 @@ def _exec_component(name: str) -> int:
     from federation import runner
 
     identity = _require_initialised()
+    _ensure_runtime_folders()
     parts = {
         part.name: part
         for part in runner.components(
@@ -362,7 +373,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
         detail = check.get("detail") or check.get("vendor") or check.get("transport") or ""
         lines.append(f"{name:<11} {mark[check['ok']]}  {detail}".rstrip())
     out.result(status, lines)
-    return EXIT_OK
+    return EXIT_PROBLEM if args.check and not status["healthy"] else EXIT_OK
 
 
 def cmd_audit_verify(args: argparse.Namespace, out: Output) -> int:
@@ -552,7 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--host", help="listen address (default from config.toml)")
     add("worker", cmd_worker, "run the Celery worker in the foreground")
     add("beat", cmd_beat, "run Celery beat in the foreground")
-    add("status", cmd_status, "node id, versions, uptime and health of database, broker and worker")
+    status = add("status", cmd_status, "node id, versions, uptime and health of database, broker and worker")
+    status.add_argument("--check", action="store_true", help="exit 1 unless every check passes (health probes)")
 
     audit = sub.add_parser("audit", parents=[common], help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

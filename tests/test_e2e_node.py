@@ -179,3 +179,40 @@ def test_run_refuses_an_uninitialised_home(node_env: dict[str, str]) -> None:
     run = federation("run", "--json", env=node_env)
     assert run.returncode == 2
     assert "is not an initialised node home" in json.loads(run.stdout)["error"]["message"]
+
+
+def test_separate_web_worker_and_beat_processes_as_in_docker_compose(node_env: dict[str, str]) -> None:
+    port = free_port()
+    assert federation("init", "--port", str(port), env=node_env).returncode == 0
+    env = {**node_env, "FEDERATION_ADMIN_PASSWORD": "compose-admin-password"}
+    logs = Path(node_env["FEDERATION_HOME"]) / "test-logs"
+    logs.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "federation.cli", command],
+            env=env,
+            cwd=REPO,
+            stdout=(logs / f"{command}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for command in ("web", "worker", "beat")
+    ]
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def manifest() -> dict[str, Any] | None:
+            try:
+                return httpx.get(f"{base}/.well-known/federation/manifest.json", timeout=2).json()
+            except httpx.TransportError:
+                return None
+
+        document = wait_for(manifest, 60, "the web process to serve the manifest")
+        independent_verify(document)
+        wait_for(lambda: federation("status", "--check", env=node_env).returncode == 0, 60, "a healthy node")
+        login(base, "admin", "compose-admin-password")
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=30)
+    assert [proc.returncode for proc in procs] == [0, 0, 0], [p.read_text()[-2000:] for p in logs.iterdir()]
