@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
-MAX_MANIFEST_FETCH = 64 * 1024
 
 
 class CommandError(Exception):
@@ -393,6 +392,28 @@ def cmd_audit_verify(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEM
 
 
+def _fetch_limited(url: str) -> bytes:
+    import httpx
+
+    from federation import manifest
+
+    with httpx.stream("GET", url, timeout=10.0, follow_redirects=False) as response:
+        if response.status_code != 200:
+            raise CommandError(
+                f"{url} answered HTTP {response.status_code}", code="fetch_failed", exit_code=EXIT_PROBLEM
+            )
+        body = b""
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > manifest.MAX_MANIFEST_BYTES:
+                raise CommandError(
+                    f"{url} sent more than {manifest.MAX_MANIFEST_BYTES} bytes",
+                    code="too_large",
+                    exit_code=EXIT_PROBLEM,
+                )
+    return body
+
+
 def _fetch_and_verify(target: str) -> dict[str, Any]:
     """Fetch (URL) or read (file, '-') a manifest and verify it. Raises CommandError(code=reason)."""
     import httpx
@@ -401,27 +422,23 @@ def _fetch_and_verify(target: str) -> dict[str, Any]:
 
     if target.startswith(("http://", "https://")):
         url = target if target.endswith(".json") else target.rstrip("/") + "/.well-known/federation/manifest.json"
-        with httpx.stream("GET", url, timeout=10.0, follow_redirects=False) as response:
-            if response.status_code != 200:
-                raise CommandError(
-                    f"{url} answered HTTP {response.status_code}", code="fetch_failed", exit_code=EXIT_PROBLEM
-                )
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_MANIFEST_FETCH:
-                    raise CommandError(
-                        f"{url} sent more than {MAX_MANIFEST_FETCH} bytes", code="too_large", exit_code=EXIT_PROBLEM
-                    )
+        try:
+            body = _fetch_limited(url)
+        except httpx.HTTPError as exc:
+            raise CommandError(f"cannot fetch {url}: {exc}", code="fetch_failed", exit_code=EXIT_PROBLEM) from exc
         source = url
     else:
         source = target
         try:
-            body = sys.stdin.buffer.read(MAX_MANIFEST_FETCH + 1) if target == "-" else Path(target).read_bytes()
+            if target == "-":
+                body = sys.stdin.buffer.read(manifest.MAX_MANIFEST_BYTES + 1)
+            else:
+                with open(target, "rb") as handle:
+                    body = handle.read(manifest.MAX_MANIFEST_BYTES + 1)
         except OSError as exc:
             raise CommandError(f"cannot read {target}: {exc.strerror}", code="unreadable") from exc
-        if len(body) > MAX_MANIFEST_FETCH:
-            raise CommandError(f"{target} is larger than {MAX_MANIFEST_FETCH} bytes", code="too_large")
+        if len(body) > manifest.MAX_MANIFEST_BYTES:
+            raise CommandError(f"{target} is larger than {manifest.MAX_MANIFEST_BYTES} bytes", code="too_large")
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -131,6 +131,15 @@ def test_a_real_node_runs_serves_a_verified_manifest_and_stops_cleanly(node_env:
             status = json.loads(federation("status", "--json", env=node_env).stdout)
             return status if status["healthy"] else None
 
+        created = federation("token", "create", "--user", ready["admin_user"], "--name", "e2e", "--json", env=node_env)
+        token = json.loads(created.stdout)["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{base}/api/v1/status", headers=headers).json()["node_id"] == node_id
+        listed = json.loads(federation("token", "list", "--json", env=node_env).stdout)["tokens"]
+        assert [t["name"] for t in listed] == ["e2e"] and token not in json.dumps(listed)
+        assert federation("token", "revoke", listed[0]["prefix"], env=node_env).returncode == 0
+        assert httpx.get(f"{base}/api/v1/status", headers=headers).status_code == 401
+
         status = wait_for(worker_alive, 60, "database, broker and worker to be healthy")
         assert status["running"] and status["uptime_seconds"] > 0
         assert status["checks"]["worker"]["ok"]
