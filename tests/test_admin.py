@@ -105,3 +105,11 @@ def test_login_and_failed_login_are_audited(client: Any, superuser: Any) -> None
 def test_admin_requires_login(client: Any) -> None:
     response = client.get("/admin/compliance/auditevent/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_admin_home_shows_this_node_and_its_health(admin_client: Any) -> None:
+    page = admin_client.get("/admin/").content.decode()
+    assert 'id="node-summary"' in page
+    assert services.get_identity().node_id in page
+    assert "federation/admin.css" in page
+    assert admin_client.get("/static/federation/admin.css").status_code == 200

@@ -7,16 +7,13 @@ gets a database of its own, created here and dropped afterwards, and uses the re
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import select
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,32 +24,6 @@ from tests.conftest import REPO, free_port
 from tests.test_manifest import independent_verify
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def node_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {
-        **os.environ,
-        "FEDERATION_HOME": str(tmp_path / "node"),
-        "FEDERATION_SECRET_KEY": secrets.token_urlsafe(32),
-        "FEDERATION_HEARTBEAT_SECONDS": "2",
-    }
-    env.pop("FEDERATION_ADMIN_PASSWORD", None)
-    url = os.environ.get("FEDERATION_DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        yield env
-        return
-    import psycopg
-
-    name = f"accord_e2e_{secrets.token_hex(4)}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env["FEDERATION_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
-    try:
-        yield env
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def federation(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

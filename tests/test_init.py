@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,22 @@ def test_bad_settings_fail_loudly_at_start(cli: Any, variable: str, value: str, 
     assert result.code == 2
     assert message in result.stderr
     assert result.json()["error"]["code"] == "bad_configuration"
+
+
+def test_manage_py_reaches_the_same_command(home: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", "federation", "init", "--home", str(home), "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FEDERATION_SECRET_KEY": SECRET},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["node_id"] in (home / "config.toml").read_text()
