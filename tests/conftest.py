@@ -102,26 +102,39 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def node_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {
-        **os.environ,
-        "FEDERATION_HOME": str(tmp_path / "node"),
-        "FEDERATION_SECRET_KEY": secrets.token_urlsafe(32),
-        "FEDERATION_HEARTBEAT_SECONDS": "2",
-    }
-    env.pop("FEDERATION_ADMIN_PASSWORD", None)
+def make_node_env(tmp_path: Path) -> Iterator[Callable[[str], dict[str, str]]]:
+    """Environments for real node processes: a home and secret each, and in the production
+    topology a PostgreSQL database each (created here, dropped afterwards)."""
     url = os.environ.get("FEDERATION_DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        yield env
-        return
-    import psycopg
+    databases: list[str] = []
 
-    name = f"accord_e2e_{secrets.token_hex(4)}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env["FEDERATION_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
-    try:
-        yield env
-    finally:
+    def make(name: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "FEDERATION_HOME": str(tmp_path / name),
+            "FEDERATION_SECRET_KEY": secrets.token_urlsafe(32),
+            "FEDERATION_HEARTBEAT_SECONDS": "2",
+        }
+        env.pop("FEDERATION_ADMIN_PASSWORD", None)
+        if url.startswith("postgres"):
+            import psycopg
+
+            database = f"accord_e2e_{secrets.token_hex(4)}"
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{database}"')
+            databases.append(database)
+            env["FEDERATION_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + database
+        return env
+
+    yield make
+    if databases:
+        import psycopg
+
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for database in databases:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture
+def node_env(make_node_env: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    return make_node_env("node")

@@ -196,3 +196,34 @@ def test_separate_web_worker_and_beat_processes_as_in_docker_compose(node_env: d
         for proc in procs:
             proc.wait(timeout=30)
     assert [proc.returncode for proc in procs] == [0, 0, 0], [p.read_text()[-2000:] for p in logs.iterdir()]
+
+
+def test_two_nodes_run_side_by_side_with_their_own_home_and_port(make_node_env: Any) -> None:
+    nodes = []
+    try:
+        for name in ("alpha", "beta"):
+            env = make_node_env(name)
+            assert federation("init", "--display-name", name, env=env).returncode == 0
+            port = free_port()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "federation.cli", "run", "--json", "--port", str(port)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=REPO,
+            )
+            nodes.append((proc, port))
+        readies = [read_json_line(proc, timeout=90) for proc, _ in nodes]
+        manifests = [
+            httpx.get(f"http://127.0.0.1:{port}/.well-known/federation/manifest.json").json() for _, port in nodes
+        ]
+        assert [independent_verify(m) for m in manifests] == [r["node_id"] for r in readies]
+        assert [m["display_name"] for m in manifests] == ["alpha", "beta"]
+        assert readies[0]["node_id"] != readies[1]["node_id"]
+    finally:
+        for proc, _ in nodes:
+            proc.send_signal(signal.SIGTERM)
+        for proc, _ in nodes:
+            proc.wait(timeout=40)
+    assert [proc.returncode for proc, _ in nodes] == [0, 0]
