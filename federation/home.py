@@ -328,6 +328,18 @@ def init_home(
     """
     environ = os.environ if environ is None else environ
     now = now or dt.datetime.now(dt.UTC)
+    signing_key = crypto.generate_signing_key()
+    node_id = crypto.derive_node_id(crypto.public_key_raw(signing_key))
+    config = NodeConfig(
+        node_id=node_id,
+        display_name=display_name or f"node-{node_id[:8]}",
+        created_at=now.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        host=host,
+        port=port,
+        compliance_modes=tuple(compliance_modes),
+    )
+    parse_config(config.to_toml(), source="init options")  # bad options fail before anything is touched
+
     _ensure_writable(home)
     archived_to: Path | None = None
     if (home / CONFIG_FILE).exists():
@@ -341,14 +353,6 @@ def init_home(
         for name in (CONFIG_FILE, "identity", "tls"):
             if (home / name).exists():
                 shutil.move(str(home / name), str(archived_to / name))
-    parse_config(
-        {
-            "network": {"port": port},
-            "compliance": {"modes": list(compliance_modes)},
-            "node": {"node_id": "-", "display_name": "-", "created_at": "-"},
-        },
-        source="init options",
-    )
 
     secret = load_secret(home, environ)
     secret_generated = secret is None
@@ -356,8 +360,6 @@ def init_home(
         secret = secrets.token_urlsafe(48).encode("ascii")
         _write_private(home / SECRET_FILE, secret + b"\n")
 
-    signing_key = crypto.generate_signing_key()
-    node_id = crypto.derive_node_id(crypto.public_key_raw(signing_key))
     tls_key = crypto.generate_signing_key()
     hostnames = sorted({host, "localhost", "127.0.0.1", "::1"} - {"0.0.0.0", "::"})  # noqa: S104 - filtering
     certificate = crypto.make_self_signed_certificate(
@@ -366,14 +368,6 @@ def init_home(
     _write_private(home / IDENTITY_KEY_FILE, crypto.encrypt_private_key(signing_key, secret))
     _write_private(home / TLS_KEY_FILE, crypto.encrypt_private_key(tls_key, secret))
     _write_private(home / TLS_CERT_FILE, certificate.public_bytes(serialization.Encoding.PEM))
-    config = NodeConfig(
-        node_id=node_id,
-        display_name=display_name or f"node-{node_id[:8]}",
-        created_at=now.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        host=host,
-        port=port,
-        compliance_modes=tuple(compliance_modes),
-    )
     # The config goes last: its presence is what marks the home as initialised.
     _write_private(home / CONFIG_FILE, tomli_w.dumps(config.to_toml()).encode("utf-8"))
     identity = NodeIdentity(home=home, config=config, signing_key=signing_key, tls_key=tls_key, certificate=certificate)

@@ -170,3 +170,19 @@ def test_manage_py_reaches_the_same_command(home: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["node_id"] in (home / "config.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(("--port", "0"), "network.port must be 1-65535"), (("--compliance", "pci"), "unknown compliance mode")],
+)
+def test_bad_init_options_touch_nothing_even_with_force(
+    cli: Any, home: Path, options: tuple[str, ...], message: str
+) -> None:
+    cli("init", "--home", str(home), env={"FEDERATION_SECRET_KEY": SECRET})
+    before = snapshot(home)
+    result = cli("init", "--home", str(home), "--force", *options, env={"FEDERATION_SECRET_KEY": SECRET})
+    assert result.code == 2
+    assert message in result.stderr
+    assert snapshot(home) == before
+    assert not (home / "archive").exists()
