@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, free_port
-from tests.test_e2e_node import federation, read_json_line
+from tests.conftest import free_port
+from tests.test_e2e_node import federation, read_json_line, start_node
 
 pytestmark = pytest.mark.e2e
 
@@ -34,14 +32,7 @@ CHROMIUM_ARGS = [
 def running_node(node_env: dict[str, str]) -> Iterator[dict[str, Any]]:
     assert federation("init", "--display-name", "Browser node", env=node_env).returncode == 0
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "federation.cli", "run", "--json", "--port", str(port)],
-        env=node_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    proc = start_node(node_env, port)
     try:
         ready = read_json_line(proc, timeout=90)
         yield {**ready, "base": f"http://127.0.0.1:{port}"}

@@ -32,6 +32,18 @@ def federation(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
     )
 
 
+def start_node(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    """`federation run --json` in the background; read its ready line with read_json_line."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "federation.cli", "run", "--json", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+
+
 def read_json_line(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
@@ -76,14 +88,7 @@ def test_a_real_node_runs_serves_a_verified_manifest_and_stops_cleanly(node_env:
     assert init.returncode == 0, init.stderr
     node_id = json.loads(init.stdout)["node_id"]
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "federation.cli", "run", "--json", "--port", str(port)],
-        env=node_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    proc = start_node(node_env, port)
     try:
         ready = read_json_line(proc, timeout=90)
         assert ready["event"] == "ready" and ready["node_id"] == node_id and ready["manifest_verified"]
@@ -205,14 +210,7 @@ def test_two_nodes_run_side_by_side_with_their_own_home_and_port(make_node_env: 
             env = make_node_env(name)
             assert federation("init", "--display-name", name, env=env).returncode == 0
             port = free_port()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "federation.cli", "run", "--json", "--port", str(port)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=REPO,
-            )
+            proc = start_node(env, port)
             nodes.append((proc, port))
         readies = [read_json_line(proc, timeout=90) for proc, _ in nodes]
         manifests = [
