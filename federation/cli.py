@@ -163,7 +163,23 @@ def _setup(verbosity: int = 0) -> dict[str, Any]:
     call_command("migrate", interactive=False, verbosity=verbosity)
     services.register_node(identity)
     created = services.ensure_admin_user(os.environ)
+    _add_static_peers()
     return {"node_id": identity.node_id, "admin_created": created}
+
+
+def _add_static_peers() -> None:
+    """FEDERATION_STATIC_PEERS: best effort at start-up; a peer that is down is retried next time."""
+    import logging
+
+    from django.conf import settings
+
+    from peers import services as peer_services
+
+    for endpoint in settings.FEDERATION_STATIC_PEERS:
+        try:
+            peer_services.add_peer(endpoint=endpoint)
+        except peer_services.PeerError as exc:
+            logging.getLogger(__name__).warning("static peer %s not added: %s (%s)", endpoint, exc, exc.code)
 
 
 def cmd_setup(args: argparse.Namespace, out: Output) -> int:
@@ -230,15 +246,7 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
     if selectors.runner_state(home_dir):
         raise CommandError(f"a node is already running from {home_dir}", code="already_running", exit_code=EXIT_PROBLEM)
     info = _setup()
-    parts = runner.components(
-        home=home_dir,
-        host=settings.FEDERATION_HOST,
-        port=settings.FEDERATION_PORT,
-        queue=settings.FEDERATION_QUEUE,
-        node_id=info["node_id"],
-        concurrency=settings.FEDERATION_WORKER_CONCURRENCY,
-        embedded_broker=settings.CELERY_BROKER_URL.startswith("filesystem"),
-    )
+    parts = _components(info["node_id"])
     supervisor = runner.Supervisor(home=home_dir, parts=parts, stream_logs=args.logs)
     supervisor.install_signal_handlers()
     started_at = timezone.now()
@@ -316,25 +324,27 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _exec_component(name: str) -> int:
+def _components(node_id: str) -> list[Any]:
     from django.conf import settings
 
     from federation import runner
 
+    return runner.components(
+        home=Path(settings.FEDERATION_HOME),
+        host=settings.FEDERATION_HOST,
+        port=settings.FEDERATION_PORT,
+        federation_port=settings.FEDERATION_FEDERATION_PORT,
+        queue=settings.FEDERATION_QUEUE,
+        node_id=node_id,
+        concurrency=settings.FEDERATION_WORKER_CONCURRENCY,
+        embedded_broker=settings.CELERY_BROKER_URL.startswith("filesystem"),
+    )
+
+
+def _exec_component(name: str) -> int:
     identity = _require_initialised()
     _ensure_runtime_folders()
-    parts = {
-        part.name: part
-        for part in runner.components(
-            home=Path(settings.FEDERATION_HOME),
-            host=settings.FEDERATION_HOST,
-            port=settings.FEDERATION_PORT,
-            queue=settings.FEDERATION_QUEUE,
-            node_id=identity.node_id,
-            concurrency=settings.FEDERATION_WORKER_CONCURRENCY,
-            embedded_broker=settings.CELERY_BROKER_URL.startswith("filesystem"),
-        )
-    }
+    parts = {part.name: part for part in _components(identity.node_id)}
     argv = parts[name].argv
     os.execv(argv[0], argv)  # noqa: S606 - replaces this process, as a container entry point should
     return EXIT_OK  # pragma: no cover
@@ -368,11 +378,120 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
         f"versions    accord {status['versions']['accord']}, protocol {', '.join(status['versions']['protocol'])}, "
         f"django {status['versions']['django']}, celery {status['versions']['celery']}",
     ]
+    if status["sessions"] is not None:
+        sessions = ", ".join(f"{count} {state}" for state, count in status["sessions"].items() if count) or "none"
+        lines.append(f"peers       {status['peers']} known; sessions: {sessions}")
     for name, check in checks.items():
         detail = check.get("detail") or check.get("vendor") or check.get("transport") or ""
         lines.append(f"{name:<11} {mark[check['ok']]}  {detail}".rstrip())
     out.result(status, lines)
     return EXIT_PROBLEM if args.check and not status["healthy"] else EXIT_OK
+
+
+def _peer_error(exc: Exception) -> CommandError:
+    return CommandError(str(exc), code=getattr(exc, "code", "error"), exit_code=EXIT_PROBLEM)
+
+
+def cmd_join(args: argparse.Namespace, out: Output) -> int:
+    from peers import selectors, services
+
+    _require_initialised()
+    try:
+        session = services.join_peer(endpoint=args.endpoint)
+    except services.PeerError as exc:
+        raise _peer_error(exc) from exc
+    peer = selectors.describe_peer(session.peer)
+    out.result(
+        {"peer": peer, "session": selectors.describe_session(session)},
+        [
+            f"joined {peer['display_name'] or 'peer'} {peer['node_id']} — now {peer['trust_tier']}",
+            f"  session {session.session_id} ({session.protocol_version}) until {session.expires_at:%Y-%m-%d %H:%M}Z",
+        ],
+    )
+    return EXIT_OK
+
+
+def cmd_leave(args: argparse.Namespace, out: Output) -> int:
+    from peers import services
+
+    _require_initialised()
+    results = services.leave_federation(actor="cli")
+    lines = [f"session with {r['peer']} ended ({r['notice']})" for r in results] or ["no live sessions"]
+    out.result({"ended": results}, lines)
+    return EXIT_OK
+
+
+def cmd_peers_list(args: argparse.Namespace, out: Output) -> int:
+    from peers import selectors
+
+    peers = [selectors.describe_peer(p) for p in selectors.peers_with_live_sessions()]
+    lines = []
+    for peer in peers:
+        session = peer["sessions"][0] if peer["sessions"] else None
+        state = f"session {session['state']}" if session else "no session"
+        lines.append(f"{peer['node_id']}  {peer['trust_tier']:<10} {state:<18} {peer['display_name']}")
+    out.result({"peers": peers}, lines or ["no peers"])
+    return EXIT_OK
+
+
+def cmd_peers_add(args: argparse.Namespace, out: Output) -> int:
+    from peers import selectors, services
+
+    _require_initialised()
+    try:
+        peer = services.add_peer(endpoint=args.endpoint)
+    except services.PeerError as exc:
+        raise _peer_error(exc) from exc
+    described = selectors.describe_peer(peer)
+    out.result(described, [f"added {described['node_id']} ({described['display_name']}) as {described['trust_tier']}"])
+    return EXIT_OK
+
+
+def cmd_peers_remove(args: argparse.Namespace, out: Output) -> int:
+    from peers import services
+
+    try:
+        services.remove_peer(node_id=args.node_id, actor="cli")
+    except services.PeerError as exc:
+        raise CommandError(str(exc), code=exc.code) from exc
+    out.result({"removed": args.node_id}, [f"removed {args.node_id}"])
+    return EXIT_OK
+
+
+def cmd_peers_discover(args: argparse.Namespace, out: Output) -> int:
+    from peers import selectors, services
+
+    _require_initialised()
+    try:
+        found = services.discover_from_registry(registry_url=args.registry)
+    except services.PeerError as exc:
+        raise _peer_error(exc) from exc
+    peers = [selectors.describe_peer(p) for p in found]
+    out.result(
+        {"peers": peers},
+        [f"{p['node_id']}  {p['trust_tier']}  {p['display_name']}" for p in peers]
+        or ["the registry lists no valid manifests"],
+    )
+    return EXIT_OK
+
+
+def cmd_manifest_publish(args: argparse.Namespace, out: Output) -> int:
+    import httpx
+
+    from federation import services
+
+    _require_initialised()
+    url = args.registry.rstrip("/")
+    if not url.endswith("/api/v1/registry/manifests"):
+        url += "/api/v1/registry/manifests"
+    try:
+        response = httpx.post(url, json=services.current_manifest(), timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise CommandError(f"cannot reach {url}: {exc}", code="unreachable", exit_code=EXIT_PROBLEM) from exc
+    if response.status_code != 201:
+        raise CommandError(f"{url} refused the manifest: {response.text[:300]}", code="refused", exit_code=EXIT_PROBLEM)
+    out.result(response.json(), [f"published to {url}"])
+    return EXIT_OK
 
 
 def cmd_audit_verify(args: argparse.Namespace, out: Output) -> int:
@@ -583,6 +702,22 @@ def build_parser() -> argparse.ArgumentParser:
     status = add("status", cmd_status, "node id, versions, uptime and health of database, broker and worker")
     status.add_argument("--check", action="store_true", help="exit 1 unless every check passes (health probes)")
 
+    join = add("join", cmd_join, "verify a peer's manifest, hand-shake over mutual TLS, hold a session")
+    join.add_argument("endpoint", help="peer base URL (https://host:port) or its wss:// federation endpoint")
+    add("leave", cmd_leave, "end every session gracefully (session-terminate to each peer)")
+    peers = sub.add_parser("peers", parents=[common], help="known peers (lists them without an action)")
+    peers.set_defaults(handler=cmd_peers_list)
+    peers_sub = peers.add_subparsers(dest="peers_command", metavar="ACTION")
+    add("list", cmd_peers_list, "list peers with trust tier and session", peers_sub)
+    peers_add = add(
+        "add", cmd_peers_add, "add a static peer from its base URL (UNTRUSTED until a handshake)", peers_sub
+    )
+    peers_add.add_argument("endpoint")
+    peers_remove = add("remove", cmd_peers_remove, "forget a peer and its sessions", peers_sub)
+    peers_remove.add_argument("node_id")
+    discover = add("discover", cmd_peers_discover, "add every valid manifest listed by a registry", peers_sub)
+    discover.add_argument("registry", help="base URL of a node hosting a registry")
+
     audit = sub.add_parser("audit", parents=[common], help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     add("verify", cmd_audit_verify, "check the hash chain; name the first bad record", audit_sub)
@@ -590,6 +725,8 @@ def build_parser() -> argparse.ArgumentParser:
     manifest = sub.add_parser("manifest", parents=[common], help="signed node manifests")
     manifest_sub = manifest.add_subparsers(dest="manifest_command", required=True, metavar="ACTION")
     add("show", cmd_manifest_show, "print this node's current signed manifest", manifest_sub)
+    publish = add("publish", cmd_manifest_publish, "publish this node's manifest to a registry", manifest_sub)
+    publish.add_argument("registry", help="base URL of a node hosting a registry")
     verify = add("verify", cmd_manifest_verify, "verify a manifest from a URL, a file or '-'", manifest_sub)
     verify.add_argument("target", help="peer base URL, manifest URL, file path, or - for stdin")
 

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import os
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -152,3 +153,18 @@ def constant_time_equal(a: str | bytes, b: str | bytes) -> bool:
     a_bytes = a.encode() if isinstance(a, str) else a
     b_bytes = b.encode() if isinstance(b, str) else b
     return hmac.compare_digest(a_bytes, b_bytes)
+
+
+def seal(key: bytes, plaintext: bytes, *, context: bytes) -> bytes:
+    """AES-256-GCM with a random nonce; `context` is authenticated, so a sealed value moved to
+    another row (another context) no longer opens."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, context)
+
+
+def unseal(key: bytes, sealed: bytes, *, context: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key).decrypt(sealed[:12], sealed[12:], context)

@@ -26,6 +26,12 @@ KNOWN_VARIABLES = {
     "FEDERATION_ADMIN_EMAIL": "initial superuser e-mail",
     "FEDERATION_ADMIN_PASSWORD": "initial superuser password (generated and shown once if unset)",
     "FEDERATION_ADMIN_PASSWORD_FILE": "file holding that password",
+    "FEDERATION_FEDERATION_PORT": "mutual-TLS federation (WebSocket) port (default: web port + 1)",
+    "FEDERATION_SESSION_TTL_SECONDS": "peer session lifetime before renewal (default 3600, max 86400)",
+    "FEDERATION_SESSION_HEARTBEAT_SECONDS": "peer heartbeat period (default 30; unhealthy after 3 missed)",
+    "FEDERATION_STATIC_PEERS": "comma-separated peer base URLs to add as static peers at start-up",
+    "FEDERATION_HANDSHAKE_TIMEOUT_SECONDS": "seconds a peer has to answer our challenge (default 10)",
+    "FEDERATION_HANDSHAKE_RATE_LIMIT": "handshake attempts per minute per client address (default 30)",
     "FEDERATION_WORKER_CONCURRENCY": "Celery worker processes (default 2)",
     "FEDERATION_HEARTBEAT_SECONDS": "worker liveness heartbeat interval (default 10)",
 }

@@ -1,8 +1,9 @@
-"""WebSocket routes. The peer-to-peer federation endpoint joins with the handshake (issue #3);
-until then every WebSocket connection is refused by the router (no route matches)."""
+"""WebSocket routes: the peer-to-peer federation endpoint (served on the mutual-TLS port)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-websocket_urlpatterns: list[URLPattern] = []
+from peers.consumers import FederationConsumer
+
+websocket_urlpatterns = [path("federation/v1", FederationConsumer.as_asgi())]

@@ -29,8 +29,20 @@ class Component:
     argv: list[str]
 
 
+def _endpoint(kind: str, port: int, host: str) -> str:
+    return f"{kind}:port={port}:interface={host.replace(':', chr(92) + ':')}"  # IPv6 colons escaped
+
+
 def components(
-    *, home: Path, host: str, port: int, queue: str, node_id: str, concurrency: int, embedded_broker: bool
+    *,
+    home: Path,
+    host: str,
+    port: int,
+    federation_port: int,
+    queue: str,
+    node_id: str,
+    concurrency: int,
+    embedded_broker: bool,
 ) -> list[Component]:
     python = sys.executable
     worker = [
@@ -53,7 +65,19 @@ def components(
         # The filesystem transport has no broadcast channel for these worker-to-worker chats.
         worker += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     return [
-        Component("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "federation.asgi:application"]),
+        Component(
+            "web",
+            [
+                python,
+                "-m",
+                "federation.serve",
+                "-e",
+                _endpoint("tcp", port, host),
+                "-e",
+                _endpoint("accordmtls", federation_port, host),
+                "federation.asgi:application",
+            ],
+        ),
         Component("worker", worker),
         Component(
             "beat",

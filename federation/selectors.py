@@ -113,8 +113,20 @@ def node_status(*, serving: bool = True) -> dict[str, Any]:
             "celery": celery.__version__,
             "python": platform.python_version(),
         },
+        "federation_url": settings.FEDERATION_FEDERATION_URL,
         "running": run is not None,
         "started_at": started_at.isoformat() if started_at else None,
         "uptime_seconds": round((timezone.now() - started_at).total_seconds(), 1) if started_at else None,
+        **_peer_counts(),
         **health(),
     }
+
+
+def _peer_counts() -> dict[str, Any]:
+    from peers.models import Peer
+    from peers.selectors import session_summary
+
+    try:
+        return {"peers": Peer.objects.count(), "sessions": session_summary()}
+    except DatabaseError:
+        return {"peers": None, "sessions": None}

@@ -22,7 +22,7 @@ from federation import crypto, env, home, manifest
 from federation.models import ApiToken, LocalNode, SignedManifest, WorkerHeartbeat
 
 # What this node implements today; grows as capabilities land (advertised, never trusted).
-NODE_CAPABILITIES = ("discovery.manifest",)
+NODE_CAPABILITIES = ("discovery.manifest", "discovery.registry", "handshake.mtls", "session.heartbeat")
 TOKEN_PREFIX = "acc"  # noqa: S105 - the public token prefix
 
 
@@ -94,6 +94,8 @@ def _manifest_inputs(identity: home.NodeIdentity, node: LocalNode) -> dict[str, 
             "base_url": base,
             "api": f"{base}/api/v1/",
             "manifest": f"{base}/.well-known/federation/manifest.json",
+            "federation": settings.FEDERATION_FEDERATION_URL,
+            "registry": f"{base}/api/v1/registry/manifests",
         },
         "capabilities": sorted(NODE_CAPABILITIES),
         "compliance_modes": sorted(identity.config.compliance_modes),

@@ -40,6 +40,22 @@ try:
         or (FEDERATION_CONFIG.public_url if FEDERATION_CONFIG else "")
         or f"http://{'127.0.0.1' if FEDERATION_HOST in ('0.0.0.0', '::') else FEDERATION_HOST}:{FEDERATION_PORT}"  # noqa: S104
     ).rstrip("/")
+    FEDERATION_FEDERATION_PORT = env.get_int(
+        _environ,
+        "FEDERATION_FEDERATION_PORT",
+        (FEDERATION_CONFIG.federation_port if FEDERATION_CONFIG else None) or (FEDERATION_PORT or 8000) + 1,
+        low=1,
+        high=65535,
+    )
+    FEDERATION_SESSION_TTL_SECONDS = env.get_int(_environ, "FEDERATION_SESSION_TTL_SECONDS", 3600, low=60, high=86400)
+    FEDERATION_SESSION_HEARTBEAT_SECONDS = env.get_int(
+        _environ, "FEDERATION_SESSION_HEARTBEAT_SECONDS", 30, low=1, high=3600
+    )
+    FEDERATION_STATIC_PEERS = env.get_list(_environ, "FEDERATION_STATIC_PEERS")
+    FEDERATION_HANDSHAKE_TIMEOUT_SECONDS = env.get_int(
+        _environ, "FEDERATION_HANDSHAKE_TIMEOUT_SECONDS", 10, low=1, high=120
+    )
+    FEDERATION_HANDSHAKE_RATE_LIMIT = env.get_int(_environ, "FEDERATION_HANDSHAKE_RATE_LIMIT", 30, low=1, high=100000)
     _database_url = env.get_url(_environ, "FEDERATION_DATABASE_URL", ("postgres", "postgresql", "sqlite"))
     FEDERATION_REDIS_URL = env.get_url(_environ, "FEDERATION_REDIS_URL", ("redis", "rediss"))
     FEDERATION_WORKER_CONCURRENCY = env.get_int(_environ, "FEDERATION_WORKER_CONCURRENCY", 2, low=1, high=64)
@@ -47,6 +63,11 @@ try:
     _extra_hosts = env.get_list(_environ, "FEDERATION_ALLOWED_HOSTS")
 except (env.EnvError, home.HomeError) as exc:
     raise ImproperlyConfigured(str(exc)) from exc
+
+if FEDERATION_FEDERATION_PORT == FEDERATION_PORT:
+    raise ImproperlyConfigured("the federation port must differ from the web port")
+_public_host = FEDERATION_PUBLIC_URL.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+FEDERATION_FEDERATION_URL = f"wss://{_public_host}:{FEDERATION_FEDERATION_PORT}/federation/v1"
 
 # Whether `federation init` has run here; commands that need the identity check this.
 FEDERATION_INITIALISED = FEDERATION_CONFIG is not None and _secret is not None
@@ -59,8 +80,7 @@ FEDERATION_TOKEN_HMAC_KEY = crypto.derive_subkey(_secret or SECRET_KEY.encode(),
 del _secret
 
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", FEDERATION_HOST, *_extra_hosts]
-if FEDERATION_PUBLIC_URL:
-    ALLOWED_HOSTS.append(FEDERATION_PUBLIC_URL.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0])
+ALLOWED_HOSTS.append(_public_host)
 
 INSTALLED_APPS = [
     "daphne",
@@ -214,12 +234,29 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(FEDERATION_HEARTBEAT_SECONDS or 10),
         "options": {"expires": float(FEDERATION_HEARTBEAT_SECONDS or 10)},
     },
+    "session-heartbeats": {
+        "task": "peers.tasks.heartbeat_sessions",
+        "schedule": float(FEDERATION_SESSION_HEARTBEAT_SECONDS or 30),
+        "options": {"expires": float(FEDERATION_SESSION_HEARTBEAT_SECONDS or 30)},
+    },
     "refresh-manifest": {
         "task": "federation.tasks.refresh_manifest",
         "schedule": 300.0,
         "options": {"expires": 300.0},
     },
 }
+
+# Rate-limit counters (handshake floods): per process embedded, shared through Redis otherwise.
+if FEDERATION_REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": FEDERATION_REDIS_URL,
+            "KEY_PREFIX": FEDERATION_QUEUE,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Channels ------------------------------------------------------------------------------
 if FEDERATION_REDIS_URL:

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from peers import services
+from peers.models import Peer, RegistryManifest, Session, SessionState
+
+
+class SessionInline(admin.TabularInline):
+    model = Session
+    extra = 0
+    can_delete = False
+    fields = [
+        "session_id",
+        "role",
+        "state",
+        "established_at",
+        "expires_at",
+        "last_heartbeat_at",
+        "missed_heartbeats",
+        "last_latency_ms",
+    ]
+    readonly_fields = fields
+    ordering = ["-established_at"]
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Peer)
+class PeerAdmin(admin.ModelAdmin):
+    list_display = [
+        "display_name",
+        "node_id",
+        "trust_tier",
+        "discovered_via",
+        "live_sessions",
+        "last_seen_at",
+        "last_error",
+    ]
+    list_filter = ["trust_tier", "discovered_via", "last_error"]
+    search_fields = ["node_id", "display_name", "base_url", "tls_fingerprint"]
+    readonly_fields = [
+        "node_id",
+        "public_key",
+        "base_url",
+        "federation_url",
+        "tls_fingerprint",
+        "manifest_expires_at",
+        "trust_tier",
+        "discovered_via",
+        "last_seen_at",
+        "last_error",
+        "created_at",
+        "updated_at",
+        "pretty_manifest",
+    ]
+    exclude = ["manifest"]
+    inlines = [SessionInline]
+    actions = ["remove_peers"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Peer]:
+        live = Q(sessions__state__in=[SessionState.ACTIVE, SessionState.UNHEALTHY])
+        return super().get_queryset(request).annotate(live_session_count=Count("sessions", filter=live))
+
+    @admin.display(description="live sessions", ordering="live_session_count")
+    def live_sessions(self, obj: Peer) -> int:
+        return obj.live_session_count  # type: ignore[attr-defined]
+
+    @admin.display(description="manifest")
+    def pretty_manifest(self, obj: Peer) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.manifest, indent=2, sort_keys=True))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # peers come from verified manifests: `federation peers add` or a handshake
+
+    @admin.action(description="Remove selected peers (ends their sessions)", permissions=["delete"])
+    def remove_peers(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:
+        for peer in queryset:
+            services.remove_peer(node_id=peer.node_id, actor=request.user.get_username())
+        self.message_user(request, "Peers removed.")
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "session_id",
+        "peer",
+        "role",
+        "state",
+        "established_at",
+        "expires_at",
+        "last_heartbeat_at",
+        "missed_heartbeats",
+        "last_latency_ms",
+    ]
+    list_filter = ["state", "role", "protocol_version"]
+    list_select_related = ["peer"]
+    search_fields = ["session_id", "peer__node_id", "peer__display_name"]
+    exclude = ["mac_key_encrypted"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in Session._meta.fields if f.name != "mac_key_encrypted"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RegistryManifest)
+class RegistryManifestAdmin(admin.ModelAdmin):
+    list_display = ["node_id", "display_name", "issued_at", "expires_at", "published_at"]
+    search_fields = ["node_id", "display_name"]
+    readonly_fields = ["node_id", "display_name", "document", "issued_at", "expires_at", "published_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
