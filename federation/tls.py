@@ -32,8 +32,12 @@ _lock = threading.Lock()
 _peer_fingerprints: dict[tuple[str, int], str] = {}
 
 
+NO_CERTIFICATE = ""
+
+
 def peer_fingerprint(client: Any) -> str | None:
-    """Fingerprint of the client certificate on the live connection from `client` (host, port)."""
+    """Fingerprint of the client certificate on the live mutual-TLS connection from `client`
+    (host, port); NO_CERTIFICATE if it presented none; None if it is not such a connection."""
     if not client:
         return None
     with _lock:
@@ -45,7 +49,9 @@ def fingerprint_der(der: bytes) -> str:
 
 
 class _AcceptAnyClientCertificate(ssl.CertificateOptions):
-    """TLS 1.3 only; a client certificate is mandatory; trust is decided by the pin, later."""
+    """TLS 1.3 only. A client certificate is requested and any well-formed one accepted: the
+    consumer refuses connections without one (so the refusal is audited, which a TLS alert
+    could not be), and trust is decided by the pin."""
 
     _verify_configured = False
 
@@ -53,7 +59,7 @@ class _AcceptAnyClientCertificate(ssl.CertificateOptions):
         context = super().getContext()  # built once, then cached by Twisted
         if not self._verify_configured:  # a context cannot change once it made a connection
             context.set_verify(
-                SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT | SSL.VERIFY_CLIENT_ONCE,
+                SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE,
                 lambda connection, certificate, errno, depth, ok: True,
             )
             self._verify_configured = True
@@ -87,13 +93,14 @@ class _RecordPeerCertificate(ProtocolWrapper):
         if self._key is None:
             peer = self.transport.getPeer()
             certificate = self.transport.getPeerCertificate()
-            if certificate is None:  # cannot happen with VERIFY_FAIL_IF_NO_PEER_CERT; refuse anyway
-                self.transport.abortConnection()
-                return
             self._key = (peer.host, peer.port)
-            der = certificate.to_cryptography().public_bytes(Encoding.DER)
+            fingerprint = (
+                fingerprint_der(certificate.to_cryptography().public_bytes(Encoding.DER))
+                if certificate is not None
+                else NO_CERTIFICATE
+            )
             with _lock:
-                _peer_fingerprints[self._key] = fingerprint_der(der)
+                _peer_fingerprints[self._key] = fingerprint
         super().dataReceived(data)
 
     def connectionLost(self, reason: Any) -> None:

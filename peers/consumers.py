@@ -45,7 +45,10 @@ class FederationConsumer(AsyncWebsocketConsumer):
         self.client_addr = str(client[0])
         fingerprint = tls.peer_fingerprint(client)
         if fingerprint is None:  # plain connection, or not through the mutual-TLS endpoint
-            await self._refuse_connection("no_client_certificate", "the federation endpoint requires mutual TLS")
+            await self._refuse_connection("not_mutual_tls", "the federation endpoint is served over mutual TLS only")
+            return
+        if fingerprint == tls.NO_CERTIFICATE:
+            await self._refuse_connection("no_client_certificate", "a client certificate is required")
             return
         if not await database_sync_to_async(_allow_attempt)(self.client_addr):
             await self._refuse_connection("rate_limited", "too many attempts from this address")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -103,6 +104,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def make_node_env(tmp_path: Path) -> Iterator[Callable[[str], dict[str, str]]]:
+    with node_environments(tmp_path) as make:
+        yield make
+
+
+@contextlib.contextmanager
+def node_environments(tmp_path: Path) -> Iterator[Callable[[str], dict[str, str]]]:
     """Environments for real node processes: a home and secret each, and in the production
     topology a PostgreSQL database each (created here, dropped afterwards)."""
     url = os.environ.get("FEDERATION_DATABASE_URL", "")
@@ -126,13 +133,15 @@ def make_node_env(tmp_path: Path) -> Iterator[Callable[[str], dict[str, str]]]:
             env["FEDERATION_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + database
         return env
 
-    yield make
-    if databases:
-        import psycopg
+    try:
+        yield make
+    finally:
+        if databases:
+            import psycopg
 
-        with psycopg.connect(url, autocommit=True) as conn:
-            for database in databases:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            with psycopg.connect(url, autocommit=True) as conn:
+                for database in databases:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 @pytest.fixture
