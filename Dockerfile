@@ -17,6 +17,6 @@ RUN pip install --no-cache-dir . \
 
 USER accord
 VOLUME ["/var/lib/accord"]
-EXPOSE 8000
+EXPOSE 8000 8001
 ENTRYPOINT ["federation"]
 CMD ["web", "--host", "0.0.0.0", "--port", "8000"]

@@ -537,9 +537,9 @@ def leave_federation(*, actor: str) -> list[dict[str, Any]]:
 # --- the manifest registry -------------------------------------------------------------------------
 
 
-@transaction.atomic
 def publish_to_registry(document: Any, *, client_addr: str) -> RegistryManifest:
-    """Accept a manifest into this node's registry if it verifies; keep the newest per node."""
+    """Accept a manifest into this node's registry if it verifies; keep the newest per node.
+    (The refusal is audited outside any transaction, so rolling back cannot erase it.)"""
     try:
         verified = manifest.verify_manifest(document, now=timezone.now())
     except manifest.ManifestError as exc:
@@ -550,6 +550,12 @@ def publish_to_registry(document: Any, *, client_addr: str) -> RegistryManifest:
             details={"reason": exc.code, "message": str(exc)[:300]},
         )
         raise PeerError(exc.code, str(exc)) from exc
+    return _store_in_registry(verified, client_addr=client_addr)
+
+
+@transaction.atomic
+def _store_in_registry(verified: manifest.VerifiedManifest, *, client_addr: str) -> RegistryManifest:
+    document = verified.document
     entry = RegistryManifest.objects.select_for_update().filter(node_id=verified.node_id).first()
     if entry is not None and entry.issued_at > verified.issued_at:
         raise PeerError("stale", "the registry holds a newer manifest for this node")

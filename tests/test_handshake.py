@@ -207,3 +207,40 @@ def test_heartbeat_mac_detects_tampering() -> None:
     assert not handshake.check_mac(key, {**fields, "seq": 2}, mac)
     assert not handshake.check_mac(b"x" * 32, fields, mac)
     assert not handshake.check_mac(key, fields, None)
+
+
+def test_handshake_vector_is_reproduced_byte_for_byte() -> None:
+    import json
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    vector = json.loads((Path(__file__).parent / "vectors" / "handshake-v1.json").read_text())
+    client_key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vector["client_identity_seed_hex"]))
+    server_key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vector["server_identity_seed_hex"]))
+    client_eph = X25519PrivateKey.from_private_bytes(bytes.fromhex(vector["client_ephemeral_private_hex"]))
+    server_eph = X25519PrivateKey.from_private_bytes(bytes.fromhex(vector["server_ephemeral_private_hex"]))
+    transcript = handshake.Transcript(
+        version=vector["version"],
+        offered_versions=tuple(vector["offered_versions"]),
+        client_node_id=crypto.derive_node_id(crypto.public_key_raw(client_key)),
+        server_node_id=crypto.derive_node_id(crypto.public_key_raw(server_key)),
+        client_challenge=bytes.fromhex(vector["client_challenge_hex"]),
+        server_challenge=bytes.fromhex(vector["server_challenge_hex"]),
+        client_ephemeral=client_eph.public_key().public_bytes_raw(),
+        server_ephemeral=server_eph.public_key().public_bytes_raw(),
+        client_cert_fingerprint=vector["client_cert_fingerprint"],
+        server_cert_fingerprint=vector["server_cert_fingerprint"],
+    )
+    assert transcript.client_node_id == vector["client_node_id"]
+    assert transcript.signing_bytes("server").decode() == vector["server_signing_input"]
+    assert transcript.signing_bytes("client").decode() == vector["client_signing_input"]
+    assert handshake.sign_transcript(server_key, transcript, "server") == vector["server_signature"]
+    assert handshake.sign_transcript(client_key, transcript, "client") == vector["client_signature"]
+    assert transcript.session_id() == vector["session_id"]
+    mac_key = handshake.derive_mac_key(client_eph, transcript.server_ephemeral, transcript)
+    assert mac_key == handshake.derive_mac_key(server_eph, transcript.client_ephemeral, transcript)
+    assert mac_key.hex() == vector["session_mac_key_hex"]
+    heartbeat = dict(vector["heartbeat"])
+    assert handshake.heartbeat_mac(mac_key, {k: v for k, v in heartbeat.items() if k != "mac"}) == heartbeat["mac"]
