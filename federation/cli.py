@@ -338,7 +338,41 @@ def _components(node_id: str) -> list[Any]:
         node_id=node_id,
         concurrency=settings.FEDERATION_WORKER_CONCURRENCY,
         embedded_broker=settings.CELERY_BROKER_URL.startswith("filesystem"),
+        dnssd=settings.FEDERATION_DNSSD,
     )
+
+
+def cmd_discovery(args: argparse.Namespace, out: Output) -> int:
+    """Announce this node with DNS-SD and record the nodes announced nearby, until stopped."""
+    import signal
+    import threading
+
+    from django.conf import settings
+
+    from peers import dnssd
+
+    identity = _require_initialised()
+    agent = dnssd.Agent(
+        info=dnssd.announcement(
+            node_id=identity.node_id,
+            host=settings.FEDERATION_HOST,
+            port=settings.FEDERATION_PORT,
+            federation_port=settings.FEDERATION_FEDERATION_PORT,
+        ),
+        interfaces=settings.FEDERATION_DNSSD_INTERFACES or None,
+        on_found=dnssd.found_callback(),
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    agent.start()
+    out.result(
+        {"event": "announcing", "service": dnssd.SERVICE_TYPE, "node_id": identity.node_id},
+        [f"announcing {identity.node_id} as {dnssd.SERVICE_TYPE}; Ctrl-C stops"],
+    )
+    stop.wait()
+    agent.close()
+    return EXIT_OK
 
 
 def _exec_component(name: str) -> int:
@@ -699,6 +733,7 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--host", help="listen address (default from config.toml)")
     add("worker", cmd_worker, "run the Celery worker in the foreground")
     add("beat", cmd_beat, "run Celery beat in the foreground")
+    add("discovery", cmd_discovery, "announce this node with DNS-SD and record nodes announced nearby")
     status = add("status", cmd_status, "node id, versions, uptime and health of database, broker and worker")
     status.add_argument("--check", action="store_true", help="exit 1 unless every check passes (health probes)")
 

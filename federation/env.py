@@ -32,6 +32,8 @@ KNOWN_VARIABLES = {
     "FEDERATION_STATIC_PEERS": "comma-separated peer base URLs to add as static peers at start-up",
     "FEDERATION_HANDSHAKE_TIMEOUT_SECONDS": "seconds a peer has to answer our challenge (default 10)",
     "FEDERATION_HANDSHAKE_RATE_LIMIT": "handshake attempts per minute per client address (default 30)",
+    "FEDERATION_DNSSD": "true to announce and discover nodes with DNS-SD (_accord._tcp); default false",
+    "FEDERATION_DNSSD_INTERFACES": "comma-separated addresses DNS-SD uses (default: all interfaces)",
     "FEDERATION_WORKER_CONCURRENCY": "Celery worker processes (default 2)",
     "FEDERATION_HEARTBEAT_SECONDS": "worker liveness heartbeat interval (default 10)",
 }

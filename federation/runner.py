@@ -43,6 +43,7 @@ def components(
     node_id: str,
     concurrency: int,
     embedded_broker: bool,
+    dnssd: bool = False,
 ) -> list[Component]:
     python = sys.executable
     worker = [
@@ -64,7 +65,7 @@ def components(
     if embedded_broker:
         # The filesystem transport has no broadcast channel for these worker-to-worker chats.
         worker += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    return [
+    parts = [
         Component(
             "web",
             [
@@ -96,6 +97,9 @@ def components(
             ],
         ),
     ]
+    if dnssd:
+        parts.append(Component("discovery", [python, "-m", "federation.cli", "discovery"]))
+    return parts
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

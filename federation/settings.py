@@ -56,6 +56,8 @@ try:
         _environ, "FEDERATION_HANDSHAKE_TIMEOUT_SECONDS", 10, low=1, high=120
     )
     FEDERATION_HANDSHAKE_RATE_LIMIT = env.get_int(_environ, "FEDERATION_HANDSHAKE_RATE_LIMIT", 30, low=1, high=100000)
+    FEDERATION_DNSSD = env.get_bool(_environ, "FEDERATION_DNSSD", False)
+    FEDERATION_DNSSD_INTERFACES = env.get_list(_environ, "FEDERATION_DNSSD_INTERFACES")
     _database_url = env.get_url(_environ, "FEDERATION_DATABASE_URL", ("postgres", "postgresql", "sqlite"))
     FEDERATION_REDIS_URL = env.get_url(_environ, "FEDERATION_REDIS_URL", ("redis", "rediss"))
     FEDERATION_WORKER_CONCURRENCY = env.get_int(_environ, "FEDERATION_WORKER_CONCURRENCY", 2, low=1, high=64)

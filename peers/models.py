@@ -17,6 +17,7 @@ class TrustTier(models.IntegerChoices):
 class DiscoveredVia(models.TextChoices):
     STATIC = "static"
     REGISTRY = "registry"
+    DNSSD = "dnssd", "DNS-SD"
     INBOUND = "inbound", "inbound handshake"
 
 

@@ -79,3 +79,25 @@ def test_join_by_wss_endpoint_fetches_the_manifest_over_the_same_connection(make
     finally:
         a.stop()
         b.stop()
+
+
+def test_nodes_find_each_other_with_dns_sd_and_record_each_other_untrusted(make_node_env: Any) -> None:
+    # Loopback only: the test must not announce anything on a real network.
+    env = {"FEDERATION_DNSSD": "true", "FEDERATION_DNSSD_INTERFACES": "127.0.0.1"}
+    a = new_node(make_node_env, "alpha", **env).start()
+    b = new_node(make_node_env, "beta", **env).start()
+    try:
+        for finder, found in ((a, b), (b, a)):
+            peer = wait_until(
+                lambda finder=finder, found=found: next(
+                    (p for p in finder.peers() if p["node_id"] == found.node_id), None
+                ),
+                30,
+                "DNS-SD discovery",
+            )
+            assert peer["discovered_via"] == "dnssd"
+            assert peer["trust_tier"] == "UNTRUSTED"
+            assert peer["sessions"] == []
+    finally:
+        a.stop()
+        b.stop()
