@@ -62,7 +62,11 @@ def bootstrap_env(argv: Sequence[str]) -> None:
     if home:
         os.environ["FEDERATION_HOME"] = str(Path(home).expanduser().resolve())
     if any(arg in ("run", "web", "setup") for arg in argv[:3]):
-        for option, variable in (("--port", "FEDERATION_PORT"), ("--host", "FEDERATION_HOST")):
+        for option, variable in (
+            ("--port", "FEDERATION_PORT"),
+            ("--host", "FEDERATION_HOST"),
+            ("--federation-port", "FEDERATION_FEDERATION_PORT"),
+        ):
             value = _option_value(argv, option)
             if value:
                 os.environ[variable] = value
@@ -723,6 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", cmd_run, "run web, worker and beat for this node in the foreground (Ctrl-C stops)")
     run.add_argument("--port", type=int, help="web port (default from config.toml)")
     run.add_argument("--host", help="listen address (default from config.toml)")
+    run.add_argument("--federation-port", type=int, help="mutual-TLS federation port (default: web port + 1)")
     run.add_argument("--logs", action="store_true", help="stream component logs here instead of HOME/logs/")
 
     setup = add("setup", cmd_setup, "migrate the database, register the node, create the first admin")
@@ -731,6 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     web = add("web", cmd_web, "set up, then serve web + WebSockets with Daphne (one container's job)")
     web.add_argument("--port", type=int, help="web port (default from config.toml)")
     web.add_argument("--host", help="listen address (default from config.toml)")
+    web.add_argument("--federation-port", type=int, help="mutual-TLS federation port (default: web port + 1)")
     add("worker", cmd_worker, "run the Celery worker in the foreground")
     add("beat", cmd_beat, "run Celery beat in the foreground")
     add("discovery", cmd_discovery, "announce this node with DNS-SD and record nodes announced nearby")

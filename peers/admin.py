@@ -3,13 +3,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 
 from peers import services
 from peers.models import Peer, RegistryManifest, Session, SessionState
+
+
+class AddPeerForm(forms.Form):
+    url = forms.URLField(
+        label="Peer base URL",
+        assume_scheme="https",
+        help_text="e.g. https://node.example:8443 — its manifest is "
+        "fetched from /.well-known/federation/manifest.json and verified before anything is stored",
+    )
 
 
 class SessionInline(admin.TabularInline):
@@ -78,8 +92,34 @@ class PeerAdmin(admin.ModelAdmin):
     def pretty_manifest(self, obj: Peer) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.manifest, indent=2, sort_keys=True))
 
+    change_list_template = "admin/peers/peer/change_list.html"
+
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # peers come from verified manifests: `federation peers add` or a handshake
+        return False  # no free-form peers: only from a verified manifest (the view below, CLI, handshake)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.add_by_url_view)
+        return [path("add-by-url/", view, name="peers_peer_add_by_url"), *super().get_urls()]
+
+    def add_by_url_view(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm("peers.add_peer"):
+            raise PermissionDenied
+        form = AddPeerForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                peer = services.add_peer(endpoint=form.cleaned_data["url"])
+            except services.PeerError as exc:
+                form.add_error("url", f"{exc} ({exc.code})")
+            else:
+                self.message_user(request, f"Added {peer} from its verified manifest, as UNTRUSTED.")
+                return redirect("admin:peers_peer_change", peer.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "title": "Add a peer from its manifest",
+        }
+        return TemplateResponse(request, "admin/peers/peer/add_by_url.html", context)
 
     @admin.action(description="Remove selected peers (ends their sessions)", permissions=["delete"])
     def remove_peers(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:

@@ -243,3 +243,25 @@ def test_peer_admin_pages_render_with_bounded_queries(
         assert client.get(url).status_code == 200
     peer = Peer.objects.first()
     assert client.get(f"/admin/peers/peer/{peer.pk}/change/").status_code == 200
+
+
+def test_admin_adds_a_peer_from_its_url_after_verifying_it(client: Any, superuser: Any, serve_json: Any) -> None:
+    client.force_login(superuser)
+    assert "Add peer by URL" in client.get("/admin/peers/peer/").content.decode()
+    forged = client.post(
+        "/admin/peers/peer/add-by-url/", {"url": serve_json({**foreign_manifest(), "display_name": "x"})}
+    )
+    assert forged.status_code == 200 and "bad_signature" in forged.content.decode()
+    assert not Peer.objects.exists()
+    document = foreign_manifest(name="from-admin")
+    response = client.post("/admin/peers/peer/add-by-url/", {"url": serve_json(document)})
+    peer = Peer.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/admin/peers/peer/{peer.pk}/change/")
+    assert peer.display_name == "from-admin" and peer.trust_tier == TrustTier.UNTRUSTED
+
+
+def test_admin_add_by_url_needs_the_add_permission(client: Any, stranger: Any) -> None:
+    stranger.is_staff = True
+    stranger.save()
+    client.force_login(stranger)
+    assert client.get("/admin/peers/peer/add-by-url/").status_code == 403

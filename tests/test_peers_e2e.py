@@ -101,3 +101,25 @@ def test_nodes_find_each_other_with_dns_sd_and_record_each_other_untrusted(make_
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_peer_that_forgot_the_session_gets_a_new_handshake_without_operator_action(make_node_env: Any) -> None:
+    env = {"FEDERATION_SESSION_HEARTBEAT_SECONDS": str(HEARTBEAT)}
+    a = new_node(make_node_env, "alpha", **env).start()
+    b = new_node(make_node_env, "beta", **env)
+    b.env["FEDERATION_FEDERATION_PORT"] = str(b.port + 1)  # explicit, as --federation-port would set it
+    b.start()
+    try:
+        first = a.cli("join", b.base)["session"]["session_id"]
+        assert b.cli("peers", "remove", a.node_id)["removed"] == a.node_id  # B forgets A and the session
+        renewed = wait_until(
+            lambda: (s := session_of(a, b.node_id)) and s["session_id"] != first and s["state"] == "active" and s,
+            30,
+            "A to hand-shake again after B answered unknown_session",
+        )
+        on_b = session_of(b, a.node_id)
+        assert on_b is not None and on_b["session_id"] == renewed["session_id"] and on_b["trust_tier"] == "VERIFIED"
+        assert any(e["details"]["reason"] == "renewed" for e in a.audit("session.ended"))
+    finally:
+        a.stop()
+        b.stop()
