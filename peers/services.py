@@ -60,18 +60,25 @@ def fetch_manifest(endpoint: str) -> dict[str, Any]:
     return document
 
 
-def verify_peer_manifest(document: Any, *, source: str) -> manifest.VerifiedManifest:
-    """Verify, or refuse with an audit event naming the reason."""
+def verified_or_refused(document: Any, *, refusal_action: str, subject: str, code_prefix: str = "") -> Any:
+    """Verify a manifest, or audit the refusal (outside any transaction) and raise PeerError."""
     try:
-        verified = manifest.verify_manifest(document, now=timezone.now())
+        return manifest.verify_manifest(document, now=timezone.now())
     except manifest.ManifestError as exc:
         record_event(
-            action="peer.manifest_refused",
+            action=refusal_action,
             outcome=Outcome.DENIED,
-            subject=source[:200],
+            subject=subject[:200],
             details={"reason": exc.code, "message": str(exc)[:300]},
         )
-        raise PeerError(f"manifest_{exc.code}", str(exc)) from exc
+        raise PeerError(f"{code_prefix}{exc.code}", str(exc)) from exc
+
+
+def verify_peer_manifest(document: Any, *, source: str) -> manifest.VerifiedManifest:
+    """Verify, or refuse with an audit event naming the reason."""
+    verified = verified_or_refused(
+        document, refusal_action="peer.manifest_refused", subject=source, code_prefix="manifest_"
+    )
     if verified.node_id == get_identity().node_id:
         raise PeerError("self", "that manifest is this node's own")
     return verified
@@ -540,16 +547,7 @@ def leave_federation(*, actor: str) -> list[dict[str, Any]]:
 def publish_to_registry(document: Any, *, client_addr: str) -> RegistryManifest:
     """Accept a manifest into this node's registry if it verifies; keep the newest per node.
     (The refusal is audited outside any transaction, so rolling back cannot erase it.)"""
-    try:
-        verified = manifest.verify_manifest(document, now=timezone.now())
-    except manifest.ManifestError as exc:
-        record_event(
-            action="registry.refused",
-            outcome=Outcome.DENIED,
-            subject=client_addr,
-            details={"reason": exc.code, "message": str(exc)[:300]},
-        )
-        raise PeerError(exc.code, str(exc)) from exc
+    verified = verified_or_refused(document, refusal_action="registry.refused", subject=client_addr)
     return _store_in_registry(verified, client_addr=client_addr)
 
 

@@ -76,16 +76,6 @@ def new_node(make_node_env: Any, name: str, **extra_env: str) -> RunningNode:
     return RunningNode(env=env, port=port)
 
 
-def wait_until(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 class Impostor:
     """A client that speaks the protocol by hand, to send what honest nodes never would."""
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.peering import new_node, wait_until
+from tests.peering import new_node
+from tests.test_e2e_node import wait_for as wait_until
 
 pytestmark = pytest.mark.e2e
 HEARTBEAT = 1  # seconds, so that "unhealthy after 3 missed" is observable in a test
