@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from compliance.models import Outcome
@@ -337,7 +338,7 @@ def answer_heartbeat(message: dict[str, Any], *, client_cert_fingerprint: str) -
     if not handshake.check_mac(
         mac_key, heartbeat_fields(session, kind="heartbeat", seq=seq, sent_at=sent_at), message.get("mac")
     ):
-        Session.objects.filter(pk=session.pk).update(hmac_failures=session.hmac_failures + 1)
+        Session.objects.filter(pk=session.pk).update(hmac_failures=F("hmac_failures") + 1)
         record_event(
             action="session.hmac_failed",
             outcome=Outcome.DENIED,
@@ -345,17 +346,18 @@ def answer_heartbeat(message: dict[str, Any], *, client_cert_fingerprint: str) -
             details={"session": session.session_id},
         )
         raise PeerError("bad_mac", "heartbeat MAC does not verify")
-    if seq <= session.heartbeat_seq_received:
-        raise PeerError("replayed", f"heartbeat {seq} is not newer than {session.heartbeat_seq_received}")
     now = timezone.now()
     was = session.state
-    Session.objects.filter(pk=session.pk).update(
+    # Conditional update: of two copies of one heartbeat racing in, exactly one is accepted.
+    accepted = Session.objects.filter(pk=session.pk, heartbeat_seq_received__lt=seq).update(
         heartbeat_seq_received=seq,
         last_heartbeat_at=now,
         missed_heartbeats=0,
         state=SessionState.ACTIVE,
-        messages_received=session.messages_received + 1,
+        messages_received=F("messages_received") + 1,
     )
+    if not accepted:
+        raise PeerError("replayed", f"heartbeat {seq} is not newer than the last one accepted")
     Peer.objects.filter(pk=session.peer_id).update(last_seen_at=now)
     if was == SessionState.UNHEALTHY:
         record_event(action="session.recovered", subject=session.peer.node_id, details={"session": session.session_id})
@@ -368,7 +370,7 @@ def _mark_missed(session: Session, code: str) -> None:
     missed = session.missed_heartbeats + 1
     state = SessionState.UNHEALTHY if missed >= MISSED_BEFORE_UNHEALTHY else session.state
     Session.objects.filter(pk=session.pk).update(
-        missed_heartbeats=missed, state=state, heartbeats_failed=session.heartbeats_failed + 1
+        missed_heartbeats=missed, state=state, heartbeats_failed=F("heartbeats_failed") + 1
     )
     Peer.objects.filter(pk=session.peer_id).update(last_error=code[:64])
     if state == SessionState.UNHEALTHY and session.state != SessionState.UNHEALTHY:
@@ -398,6 +400,14 @@ async def _beat(session: Session, mac_key: bytes, seq: int, context: Any) -> Hea
     return HeartbeatOutcome(session.session_id, True, latency_ms=latency)
 
 
+@transaction.atomic
+def _next_heartbeat_seq(session: Session) -> int:
+    """Persisted before sending, under a row lock: overlapping beat runs never reuse a number."""
+    seq = Session.objects.select_for_update().values_list("heartbeat_seq_sent", flat=True).get(pk=session.pk) + 1
+    Session.objects.filter(pk=session.pk).update(heartbeat_seq_sent=seq)
+    return seq
+
+
 def heartbeat_sessions() -> list[HeartbeatOutcome]:
     """Beat task: heartbeat every live session we initiated; renew or re-establish as needed."""
     now = timezone.now()
@@ -416,9 +426,7 @@ def heartbeat_sessions() -> list[HeartbeatOutcome]:
         if session.expires_at - now < dt.timedelta(seconds=settings.FEDERATION_SESSION_TTL_SECONDS / 10):
             renew.append(session)
         else:
-            session.heartbeat_seq_sent += 1
-            Session.objects.filter(pk=session.pk).update(heartbeat_seq_sent=session.heartbeat_seq_sent)
-            due.append((session, open_mac_key(session), session.heartbeat_seq_sent))
+            due.append((session, open_mac_key(session), _next_heartbeat_seq(session)))
 
     async def run_all() -> list[HeartbeatOutcome]:
         return await asyncio.gather(*(_beat(s, key, seq, context) for s, key, seq in due))
@@ -432,9 +440,9 @@ def heartbeat_sessions() -> list[HeartbeatOutcome]:
                 last_heartbeat_at=timezone.now(),
                 missed_heartbeats=0,
                 state=SessionState.ACTIVE,
-                heartbeats_ok=session.heartbeats_ok + 1,
+                heartbeats_ok=F("heartbeats_ok") + 1,
                 last_latency_ms=outcome.latency_ms,
-                messages_sent=session.messages_sent + 1,
+                messages_sent=F("messages_sent") + 1,
             )
             Peer.objects.filter(pk=session.peer_id).update(last_seen_at=timezone.now(), last_error="")
             if session.state == SessionState.UNHEALTHY:

@@ -171,3 +171,26 @@ def test_a_flood_of_handshakes_from_one_address_is_rate_limited(make_node_env: A
         assert {e["details"]["reason"] for e in node.audit("handshake.failed")} == {"rate_limited"}
     finally:
         node.stop()
+
+
+def test_heartbeats_are_authenticated_bound_to_the_certificate_and_never_replayed(
+    server: RunningNode, impostor: Impostor, tmp_path: Path
+) -> None:
+    from federation import handshake
+
+    initiator = impostor.initiator(server)
+    established = impostor.converse(server, [initiator.hello(), initiator.on_challenge])[-1]
+    fields = {"type": "heartbeat", "session_id": established["session_id"], "seq": 1, "sent_at": "2026-01-01T00:00:00Z"}
+    beat = {**fields, "mac": handshake.heartbeat_mac(initiator.mac_key, fields)}
+    ack = impostor.converse(server, [beat])[-1]
+    assert ack["type"] == "heartbeat_ack" and ack["seq"] == 1
+    assert handshake.check_mac(initiator.mac_key, {k: v for k, v in ack.items() if k != "mac"}, ack["mac"])
+    assert refused(impostor.converse(server, [beat])) == "replayed"
+    forged = {**fields, "seq": 2, "mac": handshake.heartbeat_mac(b"\0" * 32, {**fields, "seq": 2})}
+    assert refused(impostor.converse(server, [forged])) == "bad_mac"
+    stolen_context = impostor.ssl_context(other_certificate_dir=tmp_path)
+    fields3 = {**fields, "seq": 3}
+    hijack = {**fields3, "mac": handshake.heartbeat_mac(initiator.mac_key, fields3)}
+    assert refused(impostor.converse(server, [hijack], context=stolen_context)) == "certificate_mismatch"
+    assert server.audit("session.hijack_refused")
+    assert server.audit("session.hmac_failed")
