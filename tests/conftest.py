@@ -102,6 +102,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_handed_out: set[int] = set()
+
+
+def free_node_port() -> int:
+    """A web port P with P + 1 (the federation endpoint) free too, never handed out twice in a
+    session — so nodes started side by side cannot take each other's ports."""
+    while True:
+        port = free_port()
+        if {port, port + 1} & _handed_out or port + 1 > 65535:
+            continue
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        _handed_out.update({port, port + 1})
+        return port
+
+
 @pytest.fixture
 def make_node_env(tmp_path: Path) -> Iterator[Callable[[str], dict[str, str]]]:
     with node_environments(tmp_path) as make:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from federation import crypto, home, manifest
 from federation.handshake import Initiator
 from peers import client
-from tests.conftest import free_port
+from tests.conftest import free_node_port
 from tests.test_e2e_node import federation, read_json_line, start_node
 
 
@@ -70,7 +70,7 @@ class RunningNode:
 
 def new_node(make_node_env: Any, name: str, **extra_env: str) -> RunningNode:
     env = {**make_node_env(name), **extra_env}
-    port = free_port()  # the federation endpoint listens on port + 1
+    port = free_node_port()
     env["FEDERATION_ADMIN_PASSWORD"] = "a-test-admin-password"
     assert federation("init", "--display-name", name, "--port", str(port), env=env).returncode == 0
     return RunningNode(env=env, port=port)

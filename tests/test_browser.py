@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_node_port
 from tests.test_e2e_node import federation, read_json_line, start_node
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def running_node(node_env: dict[str, str]) -> Iterator[dict[str, Any]]:
     assert federation("init", "--display-name", "Browser node", env=node_env).returncode == 0
-    port = free_port()
+    port = free_node_port()
     proc = start_node(node_env, port)
     try:
         ready = read_json_line(proc, timeout=90)

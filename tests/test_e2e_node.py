@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_node_port
 from tests.test_manifest import independent_verify
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +52,9 @@ def read_json_line(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any
         if ready:
             line = proc.stdout.readline()
             if line.strip().startswith("{"):
-                return json.loads(line)
+                message = json.loads(line)
+                assert "error" not in message, f"the node did not start: {message['error']}"
+                return message
             if line == "" and proc.poll() is not None:
                 break
     raise AssertionError(
@@ -83,7 +85,7 @@ def login(base: str, username: str, password: str) -> httpx.Client:
 
 
 def test_a_real_node_runs_serves_a_verified_manifest_and_stops_cleanly(node_env: dict[str, str]) -> None:
-    port = free_port()
+    port = free_node_port()
     init = federation("init", "--json", "--display-name", "E2E node", env=node_env)
     assert init.returncode == 0, init.stderr
     node_id = json.loads(init.stdout)["node_id"]
@@ -167,7 +169,7 @@ def test_run_refuses_an_uninitialised_home(node_env: dict[str, str]) -> None:
 
 
 def test_separate_web_worker_and_beat_processes_as_in_docker_compose(node_env: dict[str, str]) -> None:
-    port = free_port()
+    port = free_node_port()
     assert federation("init", "--port", str(port), env=node_env).returncode == 0
     env = {**node_env, "FEDERATION_ADMIN_PASSWORD": "compose-admin-password"}
     logs = Path(node_env["FEDERATION_HOME"]) / "test-logs"
@@ -209,7 +211,7 @@ def test_two_nodes_run_side_by_side_with_their_own_home_and_port(make_node_env: 
         for name in ("alpha", "beta"):
             env = make_node_env(name)
             assert federation("init", "--display-name", name, env=env).returncode == 0
-            port = free_port()
+            port = free_node_port()
             proc = start_node(env, port)
             nodes.append((proc, port))
         readies = [read_json_line(proc, timeout=90) for proc, _ in nodes]
