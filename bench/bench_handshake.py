@@ -82,15 +82,7 @@ def main(handshakes: int = 200, heartbeats: int = 500) -> None:
         )
 
         def make_initiator(peer: manifest.VerifiedManifest, pinned: str) -> handshake.Initiator:
-            return handshake.Initiator(
-                signing_key=me.signing_key,
-                node_id=me.node_id,
-                manifest=own,
-                cert_fingerprint=me.tls_fingerprint,
-                server_node_id=peer.node_id,
-                server_public_key=peer.public_key,
-                server_cert_fingerprint=pinned,
-            )
+            return handshake.Initiator.for_server(me, own, peer, pinned)
 
         async def one_handshake() -> handshake.Initiator:
             _, initiator, _ = await client.handshake(

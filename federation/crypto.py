@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
@@ -158,13 +159,9 @@ def constant_time_equal(a: str | bytes, b: str | bytes) -> bool:
 def seal(key: bytes, plaintext: bytes, *, context: bytes) -> bytes:
     """AES-256-GCM with a random nonce; `context` is authenticated, so a sealed value moved to
     another row (another context) no longer opens."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     nonce = os.urandom(12)
     return nonce + AESGCM(key).encrypt(nonce, plaintext, context)
 
 
 def unseal(key: bytes, sealed: bytes, *, context: bytes) -> bytes:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     return AESGCM(key).decrypt(sealed[:12], sealed[12:], context)

@@ -171,6 +171,20 @@ class Initiator:
         self.transcript: Transcript | None = None
         self.mac_key: bytes | None = None
 
+    @classmethod
+    def for_server(cls, identity: Any, own_manifest: dict[str, Any], server: Any, pinned: str) -> Initiator:
+        """The usual case: this node (a home.NodeIdentity) dialling a peer known by its verified
+        manifest (`server`) whose certificate fingerprint is `pinned`."""
+        return cls(
+            signing_key=identity.signing_key,
+            node_id=identity.node_id,
+            manifest=own_manifest,
+            cert_fingerprint=identity.tls_fingerprint,
+            server_node_id=server.node_id,
+            server_public_key=server.public_key,
+            server_cert_fingerprint=pinned,
+        )
+
     def hello(self) -> dict[str, Any]:
         return {
             "type": "hello",

@@ -228,15 +228,7 @@ def join_peer(*, endpoint: str) -> Session:
         url = endpoint
 
     def make_initiator(server: manifest.VerifiedManifest, pinned: str) -> handshake.Initiator:
-        return handshake.Initiator(
-            signing_key=identity.signing_key,
-            node_id=identity.node_id,
-            manifest=own_manifest,
-            cert_fingerprint=identity.tls_fingerprint,
-            server_node_id=server.node_id,
-            server_public_key=server.public_key,
-            server_cert_fingerprint=pinned,
-        )
+        return handshake.Initiator.for_server(identity, own_manifest, server, pinned)
 
     try:
         verified, initiator, established = asyncio.run(
