@@ -14,7 +14,7 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html
 
 from peers import services
-from peers.models import Peer, RegistryManifest, Session, SessionState
+from peers.models import LIVE_SESSION_STATES, Peer, RegistryManifest, Session
 
 
 class AddPeerForm(forms.Form):
@@ -81,7 +81,7 @@ class PeerAdmin(admin.ModelAdmin):
     actions = ["remove_peers"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Peer]:
-        live = Q(sessions__state__in=[SessionState.ACTIVE, SessionState.UNHEALTHY])
+        live = Q(sessions__state__in=LIVE_SESSION_STATES)
         return super().get_queryset(request).annotate(live_session_count=Count("sessions", filter=live))
 
     @admin.display(description="live sessions", ordering="live_session_count")

@@ -53,6 +53,9 @@ class SessionState(models.TextChoices):
     TERMINATED = "terminated"
 
 
+LIVE_SESSION_STATES = (SessionState.ACTIVE, SessionState.UNHEALTHY)
+
+
 class SessionRole(models.TextChoices):
     INITIATOR = "initiator"
     RESPONDER = "responder"

@@ -6,20 +6,18 @@ from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
 
-from peers.models import Peer, Session, SessionState, TrustTier
-
-LIVE = (SessionState.ACTIVE, SessionState.UNHEALTHY)
+from peers.models import LIVE_SESSION_STATES, Peer, Session, SessionState, TrustTier
 
 
 def peers_with_live_sessions() -> QuerySet[Peer]:
-    live = Session.objects.filter(state__in=LIVE).order_by("-established_at")
+    live = Session.objects.filter(state__in=LIVE_SESSION_STATES).order_by("-established_at")
     return Peer.objects.prefetch_related(Prefetch("sessions", queryset=live, to_attr="live_sessions"))
 
 
 def describe_peer(peer: Peer) -> dict[str, Any]:
     sessions = getattr(peer, "live_sessions", None)
     if sessions is None:
-        sessions = list(peer.sessions.filter(state__in=LIVE).order_by("-established_at"))
+        sessions = list(peer.sessions.filter(state__in=LIVE_SESSION_STATES).order_by("-established_at"))
     return {
         "node_id": peer.node_id,
         "display_name": peer.display_name,

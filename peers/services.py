@@ -21,7 +21,16 @@ from compliance.services import record_event
 from federation import crypto, handshake, home, manifest, tls
 from federation.services import current_manifest, get_identity
 from peers import client
-from peers.models import DiscoveredVia, Peer, RegistryManifest, Session, SessionRole, SessionState, TrustTier
+from peers.models import (
+    LIVE_SESSION_STATES,
+    DiscoveredVia,
+    Peer,
+    RegistryManifest,
+    Session,
+    SessionRole,
+    SessionState,
+    TrustTier,
+)
 
 MISSED_BEFORE_UNHEALTHY = 3
 
@@ -358,12 +367,19 @@ def answer_heartbeat(message: dict[str, Any], *, client_cert_fingerprint: str) -
     return {**fields, "mac": handshake.heartbeat_mac(mac_key, fields)}
 
 
+def _while_live(session: Session) -> Any:
+    """The session's row, only while it is still live: a beat run that started before `leave`
+    (or before another run ended it) must not revive, renew or re-end a finished session."""
+    return Session.objects.filter(pk=session.pk, state__in=LIVE_SESSION_STATES)
+
+
 def _mark_missed(session: Session, code: str) -> None:
     missed = session.missed_heartbeats + 1
     state = SessionState.UNHEALTHY if missed >= MISSED_BEFORE_UNHEALTHY else session.state
-    Session.objects.filter(pk=session.pk).update(
+    if not _while_live(session).update(
         missed_heartbeats=missed, state=state, heartbeats_failed=F("heartbeats_failed") + 1
-    )
+    ):
+        return
     Peer.objects.filter(pk=session.peer_id).update(last_error=code[:64])
     if state == SessionState.UNHEALTHY and session.state != SessionState.UNHEALTHY:
         record_event(
@@ -404,9 +420,7 @@ def heartbeat_sessions() -> list[HeartbeatOutcome]:
     """Beat task: heartbeat every live session we initiated; renew or re-establish as needed."""
     now = timezone.now()
     sessions = list(
-        Session.objects.select_related("peer").filter(
-            role=SessionRole.INITIATOR, state__in=[SessionState.ACTIVE, SessionState.UNHEALTHY]
-        )
+        Session.objects.select_related("peer").filter(role=SessionRole.INITIATOR, state__in=LIVE_SESSION_STATES)
     )
     if not sessions:
         expire_responder_sessions()
@@ -428,7 +442,7 @@ def heartbeat_sessions() -> list[HeartbeatOutcome]:
     for outcome in outcomes:
         session = by_id[outcome.session_id]
         if outcome.ok:
-            Session.objects.filter(pk=session.pk).update(
+            _while_live(session).update(
                 last_heartbeat_at=timezone.now(),
                 missed_heartbeats=0,
                 state=SessionState.ACTIVE,
@@ -453,6 +467,8 @@ def heartbeat_sessions() -> list[HeartbeatOutcome]:
 
 def _renew(session: Session) -> None:
     """Re-handshake with the peer; the old session ends only once a new one exists."""
+    if not _while_live(session).exists():
+        return  # ended meanwhile (e.g. `federation leave`): do not hand-shake again
     endpoint = session.peer.base_url or session.peer.federation_url
     try:
         join_peer(endpoint=endpoint)
@@ -463,7 +479,8 @@ def _renew(session: Session) -> None:
 
 
 def _end_session(session: Session, *, state: str, reason: str) -> None:
-    Session.objects.filter(pk=session.pk).update(state=state, ended_at=timezone.now(), end_reason=reason)
+    if not _while_live(session).update(state=state, ended_at=timezone.now(), end_reason=reason):
+        return
     record_event(
         action="session.ended",
         subject=session.peer.node_id,
@@ -475,7 +492,7 @@ def expire_responder_sessions() -> None:
     """Sessions peers opened to us: unhealthy when their heartbeats stop, expired after the TTL."""
     now = timezone.now()
     silence = dt.timedelta(seconds=settings.FEDERATION_SESSION_HEARTBEAT_SECONDS * MISSED_BEFORE_UNHEALTHY)
-    live = Session.objects.select_related("peer").filter(state__in=[SessionState.ACTIVE, SessionState.UNHEALTHY])
+    live = Session.objects.select_related("peer").filter(state__in=LIVE_SESSION_STATES)
     for session in live.filter(expires_at__lte=now):
         _end_session(session, state=SessionState.EXPIRED, reason="ttl")
     for session in live.filter(
@@ -511,9 +528,7 @@ def answer_terminate(message: dict[str, Any], *, client_cert_fingerprint: str) -
 
 def leave_federation(*, actor: str) -> list[dict[str, Any]]:
     """Send session-terminate to every peer we hold a live session with, then end them all."""
-    sessions = list(
-        Session.objects.select_related("peer").filter(state__in=[SessionState.ACTIVE, SessionState.UNHEALTHY])
-    )
+    sessions = list(Session.objects.select_related("peer").filter(state__in=LIVE_SESSION_STATES))
     results = []
     context = tls.client_context(get_identity()) if sessions else None
 
