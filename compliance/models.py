@@ -19,7 +19,7 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
         raise AuditTrailIsAppendOnly("audit events cannot be deleted")
 
     def bulk_create(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
-        raise AuditTrailIsAppendOnly("audit events are appended one by one through compliance.services.record_event")
+        raise AuditTrailIsAppendOnly("audit events are appended only through compliance.services.record_event(s)")
 
     def bulk_update(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
         raise AuditTrailIsAppendOnly("audit events cannot be updated")

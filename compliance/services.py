@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from compliance import chain
@@ -54,7 +55,17 @@ def _lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class EventSpec:
+    """One event for `record_events`; the same fields `record_event` takes."""
+
+    action: str
+    outcome: str = Outcome.SUCCESS
+    actor: str = ""
+    subject: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 def record_event(
     *,
     action: str,
@@ -68,27 +79,43 @@ def record_event(
     Runs inside the caller's transaction when there is one, so an event is only ever kept
     together with the change it describes.
     """
-    details = details or {}
-    _check(action, outcome, details)
+    spec = EventSpec(action=action, outcome=outcome, actor=actor, subject=subject, details=details or {})
+    return record_events([spec])[0]
+
+
+@transaction.atomic
+def record_events(specs: list[EventSpec]) -> list[AuditEvent]:
+    """Append several events in order under one lock and one insert (batch receipt, broadcast)."""
+    for spec in specs:
+        _check(spec.action, spec.outcome, spec.details)
+    if not specs:
+        return []
     _lock_chain()
     last_seq, last_hash = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first() or (
         0,
         chain.GENESIS_HASH,
     )
-    event = AuditEvent(
-        seq=last_seq + 1,
-        created_at=timezone.now(),
-        category=action.split(".", 1)[0],
-        action=action,
-        outcome=outcome,
-        actor=actor[:200],
-        subject=subject[:200],
-        details=details,
-        prev_hash=last_hash,
-    )
-    event.hash = chain.record_hash(event.chain_fields(), event.prev_hash)
-    event.save(force_insert=True)
-    return event
+    events = []
+    for offset, spec in enumerate(specs, start=1):
+        event = AuditEvent(
+            seq=last_seq + offset,
+            created_at=timezone.now(),
+            category=spec.action.split(".", 1)[0],
+            action=spec.action,
+            outcome=spec.outcome,
+            actor=spec.actor[:200],
+            subject=spec.subject[:200],
+            details=spec.details,
+            prev_hash=last_hash,
+        )
+        event.hash = last_hash = chain.record_hash(event.chain_fields(), event.prev_hash)
+        events.append(event)
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        # The manager refuses bulk inserts so nothing else bypasses this function; here is the chain.
+        models.QuerySet(AuditEvent).bulk_create(events)
+    return events
 
 
 def _records(chunk_size: int) -> Iterator[chain.ChainRecord]:

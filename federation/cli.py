@@ -699,6 +699,214 @@ def cmd_token_revoke(args: argparse.Namespace, out: Output) -> int:
 # --- parser ----------------------------------------------------------------------------------
 
 
+# --- trust pins and messages --------------------------------------------------------------------
+
+
+def cmd_trust(args: argparse.Namespace, out: Output) -> int:
+    from federation.capabilities import parse_tier
+    from peers import selectors, services
+    from peers.models import Peer
+
+    if args.pin is not None and args.unpin:
+        raise CommandError("--pin and --unpin exclude each other", code="bad_arguments")
+    try:
+        if args.pin is not None:
+            services.pin_tier(node_id=args.node_id, tier=parse_tier(args.pin), reason=args.reason or "", actor="cli")
+        elif args.unpin:
+            services.pin_tier(node_id=args.node_id, tier=None, reason="", actor="cli")
+    except ValueError as exc:
+        raise CommandError(str(exc), code="bad_tier") from exc
+    except services.PeerError as exc:
+        raise CommandError(str(exc), code=exc.code) from exc
+    peer = Peer.objects.filter(node_id=args.node_id).first()
+    if peer is None:
+        raise CommandError(f"no peer {args.node_id}", code="unknown_peer", exit_code=EXIT_PROBLEM)
+    described = selectors.describe_peer(peer)
+    pin = f" (pinned: {described['pin_reason']})" if described["pinned_tier"] else ""
+    out.result(described, [f"{described['node_id']}  {described['trust_tier']}{pin}"])
+    return EXIT_OK
+
+
+def _payload(text: str) -> Any:
+    """JSON given inline, or @file, or @- for stdin."""
+    if text.startswith("@"):
+        source = text[1:]
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"cannot read {source}: {exc}", code="bad_payload") from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"the payload is not JSON: {exc}", code="bad_payload") from exc
+
+
+def _messaging_error(exc: Exception) -> CommandError:
+    code = getattr(exc, "code", "error")
+    return CommandError(str(exc), code=code, exit_code=EXIT_PROBLEM if code != "INVALID_BUDGET" else EXIT_USAGE)
+
+
+def _wait_final(message_ids: list[str], timeout: float) -> list[Any]:
+    from messaging import services
+    from messaging.models import DeliveryState, OutboxMessage
+
+    def finished() -> list[Any] | None:
+        rows = list(OutboxMessage.objects.select_related("peer").filter(message_id__in=message_ids))
+        return rows if all(r.state != DeliveryState.QUEUED for r in rows) else None
+
+    return services.wait_for(finished, timeout=timeout) or list(
+        OutboxMessage.objects.select_related("peer").filter(message_id__in=message_ids)
+    )
+
+
+def cmd_send(args: argparse.Namespace, out: Output) -> int:
+    from federation import envelope
+    from messaging import selectors, services
+
+    _require_initialised()
+    if bool(args.node_id) == bool(args.broadcast):
+        raise CommandError("give a peer's node id, or --broadcast (not both)", code="bad_arguments")
+    try:
+        draft = services.make_draft(
+            message_type=args.type,
+            payload=_payload(args.payload),
+            max_hops=args.max_hops,
+            max_tokens=args.max_tokens,
+            max_usd=args.max_usd,
+        )
+        if args.broadcast:
+            broadcast_id, results = services.broadcast(draft=draft, actor="cli")
+            ids = [r.message.message_id for r in results if r.message]
+        else:
+            ids = [services.send(node_id=args.node_id, draft=draft, actor="cli").message_id]
+    except (envelope.EnvelopeError, services.MessagingError) as exc:
+        raise _messaging_error(exc) from exc
+    if args.wait:
+        rows = _wait_final(ids, args.timeout)
+    else:
+        from messaging.models import OutboxMessage
+
+        rows = list(OutboxMessage.objects.select_related("peer").filter(message_id__in=ids))
+    messages = [selectors.describe_outbox(row) for row in rows]
+    data: dict[str, Any] = {"messages": messages}
+    if args.broadcast:
+        data["broadcast_id"] = broadcast_id
+        data["skipped"] = [{"peer": r.node_id, "code": r.code, "reason": r.reason} for r in results if not r.message]
+    lines = [f"{m['id']}  {m['type']} → {m['peer']}  {m['state']}" for m in messages]
+    lines += [f"skipped {s['peer']}: {s['code']}" for s in data.get("skipped", [])]
+    out.result(data, lines or ["no eligible peer"])
+    failed = [m for m in messages if m["state"] in ("refused", "dead_lettered")]
+    return EXIT_PROBLEM if args.wait and (failed or any(m["state"] == "queued" for m in messages)) else EXIT_OK
+
+
+def cmd_query(args: argparse.Namespace, out: Output) -> int:
+    from federation import envelope
+    from messaging import selectors, services
+
+    _require_initialised()
+    try:
+        draft = services.make_draft(
+            message_type="memory-query", payload={"query": args.query, "namespace": args.namespace or None}
+        )
+        sent = services.send(node_id=args.node_id, draft=draft, actor="cli")
+    except (envelope.EnvelopeError, services.MessagingError) as exc:
+        raise _messaging_error(exc) from exc
+    answer = services.wait_for(lambda: selectors.reply_to(sent.message_id), timeout=args.timeout)
+    if answer is None:
+        final = _wait_final([sent.message_id], 0)[0]
+        raise CommandError(
+            f"no answer within {args.timeout:g} s (query {sent.message_id} is {final.state}"
+            f"{', ' + final.refusal_code if final.refusal_code else ''})",
+            code="no_answer",
+            exit_code=EXIT_PROBLEM,
+        )
+    described = selectors.describe_inbox(answer)
+    matches = described["payload"].get("matches", []) if isinstance(described["payload"], dict) else []
+    lines = [f"{m['namespace']}/{m['key']} [{m['classification']}]: {json.dumps(m['value'])}" for m in matches]
+    out.result({"query": sent.message_id, "answer": described}, lines or ["no matches"])
+    return EXIT_OK
+
+
+def cmd_inbox(args: argparse.Namespace, out: Output) -> int:
+    from messaging import selectors
+    from messaging.models import InboxMessage
+
+    rows = InboxMessage.objects.select_related("peer")
+    if args.type:
+        rows = rows.filter(message_type=args.type)
+    if args.status:
+        rows = rows.filter(status=args.status)
+    messages = [selectors.describe_inbox(m) for m in rows[: args.limit]]
+    lines = [f"{m['id']}  {m['type']:<16} from {m['peer']}  {m['status']}  {m['received_at']}" for m in messages]
+    out.result({"messages": messages, "count": rows.count()}, lines or ["the inbox is empty"])
+    return EXIT_OK
+
+
+def cmd_outbox(args: argparse.Namespace, out: Output) -> int:
+    from messaging import selectors
+    from messaging.models import OutboxMessage
+
+    rows = OutboxMessage.objects.select_related("peer")
+    if args.state:
+        rows = rows.filter(state=args.state)
+    messages = [selectors.describe_outbox(m) for m in rows[: args.limit]]
+    lines = [
+        f"{m['id']}  {m['type']:<16} to {m['peer']}  {m['state']}"
+        + (f" ({m['refusal']['code']})" if m["refusal"] else f" {m['last_error']}" if m["last_error"] else "")
+        for m in messages
+    ]
+    out.result({"messages": messages, "count": rows.count()}, lines or ["the outbox is empty"])
+    return EXIT_OK
+
+
+def cmd_outbox_requeue(args: argparse.Namespace, out: Output) -> int:
+    from messaging import services
+
+    count = services.requeue(message_ids=args.ids, actor="cli")
+    out.result({"requeued": count}, [f"requeued {count} dead-lettered message(s)"])
+    return EXIT_OK if count == len(args.ids) else EXIT_PROBLEM
+
+
+def cmd_reply(args: argparse.Namespace, out: Output) -> int:
+    from federation import envelope
+    from messaging import selectors, services
+
+    _require_initialised()
+    try:
+        sent = services.reply(
+            inbox_id=args.inbox_id,
+            payload=_payload(args.payload),
+            actor="cli",
+            spent_tokens=args.spent_tokens,
+            spent_usd=args.spent_usd,
+        )
+    except (envelope.EnvelopeError, services.MessagingError) as exc:
+        raise _messaging_error(exc) from exc
+    described = selectors.describe_outbox(sent)
+    out.result(described, [f"{described['id']}  {described['type']} → {described['peer']}  {described['state']}"])
+    return EXIT_OK
+
+
+def cmd_forward(args: argparse.Namespace, out: Output) -> int:
+    from federation import envelope
+    from messaging import selectors, services
+
+    _require_initialised()
+    try:
+        sent = services.forward(
+            inbox_id=args.inbox_id,
+            node_id=args.node_id,
+            actor="cli",
+            spent_tokens=args.spent_tokens,
+            spent_usd=args.spent_usd,
+        )
+    except (envelope.EnvelopeError, services.MessagingError) as exc:
+        raise _messaging_error(exc) from exc
+    described = selectors.describe_outbox(sent)
+    out.result(described, [f"{described['id']}  {described['type']} → {described['peer']}  {described['state']}"])
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="node home directory (default: $FEDERATION_HOME or ~/.accord)")
@@ -758,6 +966,54 @@ def build_parser() -> argparse.ArgumentParser:
     peers_remove.add_argument("node_id")
     discover = add("discover", cmd_peers_discover, "add every valid manifest listed by a registry", peers_sub)
     discover.add_argument("registry", help="base URL of a node hosting a registry")
+
+    trust = add("trust", cmd_trust, "show a peer's tier; pin it (with a reason) or unpin it")
+    trust.add_argument("node_id")
+    trust.add_argument("--pin", metavar="TIER", help="UNTRUSTED, VERIFIED, ATTESTED, TRUSTED, PRIVILEGED or 0-4")
+    trust.add_argument("--reason", help="why (required with --pin; audited)")
+    trust.add_argument("--unpin", action="store_true", help="return to the earned tier")
+
+    send = add("send", cmd_send, "queue a message for a peer (or every eligible peer) and print its id")
+    send.add_argument("node_id", nargs="?", help="the peer's node id (omit with --broadcast)")
+    send.add_argument("--type", default="task-assignment", help="message type (default task-assignment)")
+    send.add_argument("--payload", required=True, help="JSON, @file, or @- for stdin")
+    send.add_argument("--max-hops", type=int, default=8, help="forwards allowed (0-64, default 8)")
+    send.add_argument("--max-tokens", type=int, help="token budget over the whole hop chain")
+    send.add_argument("--max-usd", type=float, help="spend budget in USD over the whole hop chain")
+    send.add_argument("--broadcast", action="store_true", help="one envelope per eligible peer")
+    send.add_argument("--wait", action="store_true", help="wait until delivered, refused or dead-lettered")
+    send.add_argument("--timeout", type=float, default=30.0, help="seconds --wait waits (default 30)")
+
+    query = add("query", cmd_query, "ask a peer's memory; prints what its tier lets us see")
+    query.add_argument("node_id")
+    query.add_argument("query", help="text to look for in keys and values ('' for everything)")
+    query.add_argument("--namespace", help="only this namespace")
+    query.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the answer")
+
+    inbox = add("inbox", cmd_inbox, "messages peers delivered to this node, newest first")
+    inbox.add_argument("--type", help="only this message type")
+    inbox.add_argument("--status", choices=["new", "handled"])
+    inbox.add_argument("--limit", type=int, default=50)
+
+    outbox = add("outbox", cmd_outbox, "messages this node sends, with their delivery state")
+    outbox.add_argument("--state", choices=["queued", "delivered", "refused", "dead_lettered"])
+    outbox.add_argument("--limit", type=int, default=50)
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
+    requeue = add("requeue", cmd_outbox_requeue, "give dead-lettered messages a fresh retry budget", outbox_sub)
+    requeue.add_argument("ids", nargs="+")
+
+    for name, handler, help_text in (
+        ("reply", cmd_reply, "answer a received task-assignment (task-result) or memory-query"),
+        ("forward", cmd_forward, "pass a received message on to another peer, within its budget"),
+    ):
+        command = add(name, handler, help_text)
+        command.add_argument("inbox_id")
+        if name == "forward":
+            command.add_argument("node_id")
+        else:
+            command.add_argument("--payload", required=True, help="JSON, @file, or @- for stdin")
+        command.add_argument("--spent-tokens", type=int, default=0, help="tokens this node spent on it")
+        command.add_argument("--spent-usd", type=float, default=0.0, help="USD this node spent on it")
 
     audit = sub.add_parser("audit", parents=[common], help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

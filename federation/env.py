@@ -35,6 +35,11 @@ KNOWN_VARIABLES = {
     "FEDERATION_DNSSD": "true to announce and discover nodes with DNS-SD (_accord._tcp); default false",
     "FEDERATION_DNSSD_INTERFACES": "comma-separated addresses DNS-SD uses (default: all interfaces)",
     "FEDERATION_WORKER_CONCURRENCY": "Celery worker processes (default 2)",
+    "FEDERATION_ENVELOPE_MAX_BYTES": "largest envelope sent or accepted, in bytes (default 1048576)",
+    "FEDERATION_ENVELOPE_TTL_SECONDS": "how long a signed envelope stays valid (default 300)",
+    "FEDERATION_DELIVERY_MAX_ATTEMPTS": "delivery attempts before a message is dead-lettered (default 12)",
+    "FEDERATION_DELIVERY_BACKOFF_MS": "first retry delay; doubles per attempt, with jitter (default 500)",
+    "FEDERATION_DELIVERY_BACKOFF_MAX_SECONDS": "longest retry delay (default 60)",
     "FEDERATION_HEARTBEAT_SECONDS": "worker liveness heartbeat interval (default 10)",
 }
 

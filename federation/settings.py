@@ -62,6 +62,15 @@ try:
     FEDERATION_REDIS_URL = env.get_url(_environ, "FEDERATION_REDIS_URL", ("redis", "rediss"))
     FEDERATION_WORKER_CONCURRENCY = env.get_int(_environ, "FEDERATION_WORKER_CONCURRENCY", 2, low=1, high=64)
     FEDERATION_HEARTBEAT_SECONDS = env.get_int(_environ, "FEDERATION_HEARTBEAT_SECONDS", 10, low=1, high=3600)
+    FEDERATION_ENVELOPE_MAX_BYTES = env.get_int(
+        _environ, "FEDERATION_ENVELOPE_MAX_BYTES", 1024 * 1024, low=1024, high=8 * 1024 * 1024
+    )
+    FEDERATION_ENVELOPE_TTL_SECONDS = env.get_int(_environ, "FEDERATION_ENVELOPE_TTL_SECONDS", 300, low=10, high=3600)
+    FEDERATION_DELIVERY_MAX_ATTEMPTS = env.get_int(_environ, "FEDERATION_DELIVERY_MAX_ATTEMPTS", 12, low=1, high=100)
+    FEDERATION_DELIVERY_BACKOFF_MS = env.get_int(_environ, "FEDERATION_DELIVERY_BACKOFF_MS", 500, low=10, high=600000)
+    FEDERATION_DELIVERY_BACKOFF_MAX_SECONDS = env.get_int(
+        _environ, "FEDERATION_DELIVERY_BACKOFF_MAX_SECONDS", 60, low=1, high=86400
+    )
     _extra_hosts = env.get_list(_environ, "FEDERATION_ALLOWED_HOSTS")
 except (env.EnvError, home.HomeError) as exc:
     raise ImproperlyConfigured(str(exc)) from exc
@@ -99,6 +108,7 @@ INSTALLED_APPS = [
     "federation",
     "compliance",
     "peers",
+    "messaging",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +230,7 @@ else:
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        "polling_interval": 0.05,  # the default 1 s would put a second on every delivery
     }
 CELERY_TASK_DEFAULT_QUEUE = FEDERATION_QUEUE
 CELERY_TASK_SERIALIZER = "json"
@@ -240,6 +251,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "peers.tasks.heartbeat_sessions",
         "schedule": float(FEDERATION_SESSION_HEARTBEAT_SECONDS or 30),
         "options": {"expires": float(FEDERATION_SESSION_HEARTBEAT_SECONDS or 30)},
+    },
+    "deliver-due": {  # safety net: retries after backoff, and work a killed worker left behind
+        "task": "messaging.tasks.deliver",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
+    "purge-seen-envelopes": {
+        "task": "messaging.tasks.purge_seen",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
     },
     "refresh-manifest": {
         "task": "federation.tasks.refresh_manifest",

@@ -35,8 +35,10 @@ def _allow_attempt(client_addr: str) -> bool:
     return count <= settings.FEDERATION_HANDSHAKE_RATE_LIMIT
 
 
-class FederationConsumer(AsyncWebsocketConsumer):
-    responder: Responder | None = None
+class MutualTLSConsumer(AsyncWebsocketConsumer):
+    """Accepts only connections that came through the mutual-TLS endpoint with a certificate,
+    within the per-address rate limit; remembers the certificate's fingerprint."""
+
     client_fingerprint: str = ""
     client_addr: str = ""
 
@@ -55,6 +57,22 @@ class FederationConsumer(AsyncWebsocketConsumer):
             return
         self.client_fingerprint = fingerprint
         await self.accept()
+
+    async def _refuse_connection(self, code: str, text: str) -> None:
+        await database_sync_to_async(services.record_inbound_refusal)(
+            code=code, message=text, client_addr=self.client_addr
+        )
+        await self.close(code=CLOSE_REFUSED)
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+    async def _send_error(self, code: str, text: str) -> None:
+        await self._send({"type": "error", "code": code, "message": text[:300]})
+
+
+class FederationConsumer(MutualTLSConsumer):
+    responder: Responder | None = None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else bytes_data
@@ -120,12 +138,6 @@ class FederationConsumer(AsyncWebsocketConsumer):
         )
         await self._send(answer)
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(message, separators=(",", ":")))
-
-    async def _send_error(self, code: str, text: str) -> None:
-        await self._send({"type": "error", "code": code, "message": text[:300]})
-
     async def _fail(self, code: str, text: str) -> None:
         """Refuse a handshake step: tell the peer why, audit it, close."""
         node_id = self.responder.client.node_id if self.responder and self.responder.client else ""
@@ -133,10 +145,4 @@ class FederationConsumer(AsyncWebsocketConsumer):
             code=code, message=text, client_addr=self.client_addr, node_id=node_id
         )
         await self._send_error(code, text)
-        await self.close(code=CLOSE_REFUSED)
-
-    async def _refuse_connection(self, code: str, text: str) -> None:
-        await database_sync_to_async(services.record_inbound_refusal)(
-            code=code, message=text, client_addr=self.client_addr
-        )
         await self.close(code=CLOSE_REFUSED)

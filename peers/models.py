@@ -36,6 +36,12 @@ class Peer(models.Model):
     discovered_via = models.CharField(max_length=16, choices=DiscoveredVia.choices, db_index=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=64, blank=True, help_text="reason code of the last failed exchange")
+    pinned_tier = models.PositiveSmallIntegerField(
+        choices=TrustTier.choices, null=True, blank=True, help_text="operator pin: overrides the earned tier"
+    )
+    pin_reason = models.CharField(max_length=300, blank=True)
+    pinned_by = models.CharField(max_length=150, blank=True)
+    pinned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -44,6 +50,11 @@ class Peer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name or 'peer'} ({self.node_id})"
+
+    @property
+    def effective_tier(self) -> int:
+        """What authorization uses: the operator's pin when there is one, else the earned tier."""
+        return self.trust_tier if self.pinned_tier is None else self.pinned_tier
 
 
 class SessionState(models.TextChoices):
@@ -81,6 +92,8 @@ class Session(models.Model):
     hmac_failures = models.PositiveBigIntegerField(default=0)
     messages_sent = models.PositiveBigIntegerField(default=0)
     messages_received = models.PositiveBigIntegerField(default=0)
+    envelope_seq_sent = models.PositiveBigIntegerField(default=0, help_text="last envelope sequence number we used")
+    envelope_seq_high = models.PositiveBigIntegerField(default=0, help_text="highest envelope sequence accepted")
     last_latency_ms = models.FloatField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=64, blank=True)

@@ -21,7 +21,10 @@ def describe_peer(peer: Peer) -> dict[str, Any]:
     return {
         "node_id": peer.node_id,
         "display_name": peer.display_name,
-        "trust_tier": TrustTier(peer.trust_tier).label,
+        "trust_tier": TrustTier(peer.effective_tier).label,
+        "earned_tier": TrustTier(peer.trust_tier).label,
+        "pinned_tier": None if peer.pinned_tier is None else TrustTier(peer.pinned_tier).label,
+        "pin_reason": peer.pin_reason,
         "discovered_via": peer.discovered_via,
         "base_url": peer.base_url,
         "federation_url": peer.federation_url,

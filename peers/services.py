@@ -147,6 +147,31 @@ def remove_peer(*, node_id: str, actor: str) -> None:
     peer.delete()
 
 
+@transaction.atomic
+def pin_tier(*, node_id: str, tier: int | None, reason: str, actor: str) -> Peer:
+    """Operator pin (or, with None, unpin) of a peer's tier; the earned tier is kept underneath."""
+    peer = Peer.objects.select_for_update().filter(node_id=node_id).first()
+    if peer is None:
+        raise PeerError("unknown_peer", f"no peer {node_id}")
+    if tier is not None and not reason.strip():
+        raise PeerError("reason_required", "pinning a tier needs a reason")
+    before = peer.effective_tier
+    peer.pinned_tier, peer.pin_reason = tier, reason.strip()[:300] if tier is not None else ""
+    peer.pinned_by, peer.pinned_at = (actor[:150], timezone.now()) if tier is not None else ("", None)
+    peer.save(update_fields=["pinned_tier", "pin_reason", "pinned_by", "pinned_at", "updated_at"])
+    record_event(
+        action="trust.pinned" if tier is not None else "trust.unpinned",
+        actor=actor,
+        subject=node_id,
+        details={
+            "from": TrustTier(before).label,
+            "to": TrustTier(peer.effective_tier).label,
+            "reason": peer.pin_reason or "unpinned",
+        },
+    )
+    return peer
+
+
 # --- session keys at rest ----------------------------------------------------------------------
 
 

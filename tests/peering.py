@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
+import os
 import signal
 import ssl
 import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from federation import crypto, home, manifest
 from federation.handshake import Initiator
 from peers import client
-from tests.conftest import free_node_port
-from tests.test_e2e_node import federation, read_json_line, start_node
+from tests.conftest import REPO, free_node_port
+from tests.test_e2e_node import federation, read_json_line, start_node, wait_for
 
 
 @dataclass
@@ -152,3 +155,78 @@ class Impostor:
             return answers
 
         return asyncio.run(run())
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of a process, read from /proc (Linux)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def kill_hard(node: RunningNode) -> None:
+    """SIGKILL a node's supervisor and every component with its own children: no clean-up runs."""
+    assert node.proc is not None
+    for child in child_pids(node.proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child, signal.SIGKILL)  # each component leads its own session
+    node.proc.kill()
+    node.proc.wait(timeout=30)
+    node.proc = None
+
+
+@dataclass
+class SplitNode(RunningNode):
+    """A node run as separate web, worker and beat processes (the container topology), so that
+    one component can be killed and restarted on its own."""
+
+    parts: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+
+    def start(self) -> SplitNode:
+        for name in ("web", "worker", "beat"):
+            self.start_part(name)
+        self.node_id = wait_for(lambda: _healthy(self.base), 90, "the web component to answer")["node_id"]
+        return self
+
+    def start_part(self, name: str) -> None:
+        args = [sys.executable, "-m", "federation.cli", name]
+        if name == "web":
+            args += ["--port", str(self.port)]
+        log = open(Path(self.env["FEDERATION_HOME"]) / f"{name}.test.log", "a")  # noqa: SIM115 - lives with the process
+        self.parts[name] = subprocess.Popen(
+            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True
+        )
+
+    def kill_part(self, name: str) -> None:
+        process = self.parts.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def stop(self) -> int:
+        for name in ("beat", "worker", "web"):
+            if name in self.parts:
+                process = self.parts.pop(name)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+        return 0
+
+
+def _healthy(base: str) -> dict[str, Any] | None:
+    try:
+        response = httpx.get(f"{base}/.well-known/federation/manifest.json", timeout=2)
+    except httpx.HTTPError:
+        return None
+    return response.json() if response.status_code == 200 else None

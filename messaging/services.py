@@ -1,0 +1,820 @@
+"""Sending, delivering and receiving envelopes; the memory store — the writes of messaging.
+
+Sending writes an outbox row and its audit event in one transaction and returns the id; Celery
+delivers (messaging.tasks.deliver → `deliver_due`) over the peer's session with retries, backoff
+and jitter until the message is delivered, refused or dead-lettered. The receiver
+(`receive_batch`, called by the envelope WebSocket consumer) checks each envelope, stores it in
+the inbox at most once, and answers per envelope: stored, duplicate or refused with a reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from compliance.models import Outcome
+from compliance.services import EventSpec, record_event, record_events
+from federation import capabilities, crypto, tls
+from federation import envelope as env
+from federation.canonical import CanonicalJSONError, canonical_json
+from federation.services import get_identity
+from messaging import transport
+from messaging.models import DeliveryState, InboxMessage, InboxStatus, MemoryEntry, OutboxMessage, SeenEnvelope
+from peers.models import LIVE_SESSION_STATES, Peer, Session
+from peers.services import open_mac_key
+
+NOT_PERMITTED = "NOT_PERMITTED"
+UNKNOWN_PEER = "UNKNOWN_PEER"
+UNKNOWN_SESSION = "UNKNOWN_SESSION"
+SESSION_EXPIRED = "SESSION_EXPIRED"
+CERTIFICATE_MISMATCH = "CERTIFICATE_MISMATCH"
+REPLAYED = "REPLAYED"
+SEQUENCE_OUT_OF_WINDOW = "SEQUENCE_OUT_OF_WINDOW"
+NO_SESSION = "NO_SESSION"
+NOT_FOUND = "NOT_FOUND"
+
+SEQUENCE_WINDOW = 4096
+BATCH_SIZE = 200
+LEASE_SECONDS = 20
+LINGER_SECONDS = 2.0
+# Refusals an honest sender can cure by signing again later (fresh session, sequence, clock).
+RETRYABLE = frozenset({UNKNOWN_SESSION, SESSION_EXPIRED, SEQUENCE_OUT_OF_WINDOW, env.EXPIRED, "INTERNAL"})
+
+
+class MessagingError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a caller asks to send, checked before anything is written."""
+
+    message_type: str
+    payload: Any
+    budget: env.Budget
+    hops: list[str]
+    reply_to: str = ""
+
+
+def _refuse_send(code: str, message: str, *, actor: str, subject: str, details: dict[str, Any]) -> MessagingError:
+    record_event(
+        action="message.send_refused",
+        outcome=Outcome.DENIED,
+        actor=actor,
+        subject=subject[:200],
+        details={**details, "reason": code, "message": message[:300]},
+    )
+    return MessagingError(code, message)
+
+
+def make_draft(
+    *,
+    message_type: str,
+    payload: Any,
+    max_hops: Any = env.DEFAULT_MAX_HOPS,
+    max_tokens: Any = None,
+    max_usd: Any = None,
+    reply_to: str = "",
+) -> Draft:
+    """Validate type, payload (UTF-8, depth, size) and budget; raises EnvelopeError."""
+    if message_type not in env.MESSAGE_TYPES:
+        raise env.EnvelopeError(env.UNKNOWN_TYPE, f"unknown message type {message_type!r}")
+    env.check_depth(payload)
+    try:
+        size = len(canonical_json(payload))
+    except CanonicalJSONError as exc:
+        code = env.INVALID_UTF8 if "surrogate" in str(exc).lower() else env.MALFORMED
+        raise env.EnvelopeError(code, f"the payload is not canonical JSON: {exc}") from exc
+    limit = settings.FEDERATION_ENVELOPE_MAX_BYTES - 2048  # room for the envelope's other fields
+    if size > limit:
+        raise env.EnvelopeError(env.OVERSIZED, f"the payload is {size} bytes; at most {limit} fit in an envelope")
+    budget = env.make_budget(max_hops=max_hops, max_tokens=max_tokens, max_usd=max_usd)
+    return Draft(message_type, payload, budget, [get_identity().node_id], reply_to)
+
+
+def _check_peer(peer: Peer | None, node_id: str, message_type: str) -> Peer:
+    if peer is None:
+        raise MessagingError(UNKNOWN_PEER, f"no peer {node_id}")
+    if not capabilities.may_exchange(peer.effective_tier, message_type):
+        required = capabilities.tier_name(capabilities.MINIMUM_TIER.get(message_type, 5))
+        raise MessagingError(
+            NOT_PERMITTED,
+            f"{message_type} needs tier {required}; {peer.node_id} is {capabilities.tier_name(peer.effective_tier)}",
+        )
+    return peer
+
+
+def _queue(peer: Peer, draft: Draft, *, actor: str, broadcast_id: str = "") -> OutboxMessage:
+    message = OutboxMessage.objects.create(
+        message_id=env.new_id(),
+        peer=peer,
+        message_type=draft.message_type,
+        payload=draft.payload,
+        budget=draft.budget.as_json(),
+        hops=draft.hops,
+        reply_to=draft.reply_to,
+        broadcast_id=broadcast_id,
+        created_by=actor[:150],
+    )
+    record_event(
+        action="message.queued",
+        actor=actor,
+        subject=peer.node_id,
+        details={
+            "id": message.message_id,
+            "type": draft.message_type,
+            "budget": message.budget,
+            "hops": len(draft.hops),
+            **({"reply_to": draft.reply_to} if draft.reply_to else {}),
+            **({"broadcast": broadcast_id} if broadcast_id else {}),
+        },
+    )
+    return message
+
+
+def _kick_delivery() -> None:
+    from messaging import tasks  # tasks import this module
+
+    transaction.on_commit(tasks.kick)
+
+
+def send(*, node_id: str, draft: Draft, actor: str) -> OutboxMessage:
+    """Queue one message for one peer; the caller gets the persisted outbox row (and its id)."""
+    peer = Peer.objects.filter(node_id=node_id).first()
+    try:
+        _check_peer(peer, node_id, draft.message_type)
+    except MessagingError as exc:
+        raise _refuse_send(
+            exc.code, str(exc), actor=actor, subject=node_id, details={"type": draft.message_type}
+        ) from exc
+    assert peer is not None
+    with transaction.atomic():
+        message = _queue(peer, draft, actor=actor)
+        _kick_delivery()
+    return message
+
+
+@dataclass(frozen=True)
+class BroadcastResult:
+    node_id: str
+    message: OutboxMessage | None
+    code: str = ""
+    reason: str = ""
+
+
+def broadcast(*, draft: Draft, actor: str) -> tuple[str, list[BroadcastResult]]:
+    """One separately signed envelope per eligible peer (tier allows the type, session live);
+    every other peer is listed with the reason it was skipped."""
+    broadcast_id = env.new_id()
+    live = set(
+        Session.objects.filter(state__in=LIVE_SESSION_STATES, expires_at__gt=timezone.now()).values_list(
+            "peer_id", flat=True
+        )
+    )
+    results: list[BroadcastResult] = []
+    with transaction.atomic():
+        for peer in Peer.objects.order_by("node_id"):
+            try:
+                _check_peer(peer, peer.node_id, draft.message_type)
+            except MessagingError as exc:
+                results.append(BroadcastResult(peer.node_id, None, exc.code, str(exc)))
+                continue
+            if peer.pk not in live:
+                results.append(BroadcastResult(peer.node_id, None, NO_SESSION, "no live session with this peer"))
+                continue
+            results.append(BroadcastResult(peer.node_id, _queue(peer, draft, actor=actor, broadcast_id=broadcast_id)))
+        record_event(
+            action="message.broadcast",
+            actor=actor,
+            details={
+                "broadcast": broadcast_id,
+                "type": draft.message_type,
+                "queued": sum(1 for r in results if r.message),
+                "skipped": {r.node_id: r.code for r in results if not r.message},
+            },
+        )
+        _kick_delivery()
+    return broadcast_id, results
+
+
+def forward(
+    *, inbox_id: str, node_id: str, actor: str, spent_tokens: int = 0, spent_usd: Decimal | float | int = 0
+) -> OutboxMessage:
+    """Pass a received message on. The budget carries what this node spent; the hop chain gets
+    this node appended; loops, exhausted hops and exhausted budgets are refused here first."""
+    received = InboxMessage.objects.filter(message_id=inbox_id).first()
+    if received is None:
+        raise MessagingError(NOT_FOUND, f"no inbox message {inbox_id}")
+    details = {"forwarding": inbox_id, "type": received.message_type}
+    try:
+        budget = env.parse_budget(received.budget).spend(tokens=spent_tokens, usd=spent_usd)
+        hops = [*received.hops, get_identity().node_id]
+        env.check_route(budget, hops, here=node_id)
+    except env.EnvelopeError as exc:
+        raise _refuse_send(exc.code, str(exc), actor=actor, subject=node_id, details=details) from exc
+    draft = Draft(received.message_type, received.payload, budget, hops, received.reply_to)
+    return send(node_id=node_id, draft=draft, actor=actor)
+
+
+def reply(
+    *,
+    inbox_id: str,
+    payload: Any,
+    actor: str,
+    spent_tokens: int = 0,
+    spent_usd: Decimal | float | int = 0,
+) -> OutboxMessage:
+    """Answer a received task (task-result) or memory query (memory-response); the answer's
+    budget is the request's plus what answering cost, so the asker can enforce its limits."""
+    received = InboxMessage.objects.select_related("peer").filter(message_id=inbox_id).first()
+    if received is None:
+        raise MessagingError(NOT_FOUND, f"no inbox message {inbox_id}")
+    answer_type = {"task-assignment": "task-result", "memory-query": "memory-response"}.get(received.message_type)
+    if answer_type is None:
+        raise MessagingError("NOT_ANSWERABLE", f"a {received.message_type} message takes no reply")
+    try:
+        draft = make_draft(message_type=answer_type, payload=payload)
+        budget = env.parse_budget(received.budget).spend(tokens=spent_tokens, usd=spent_usd)
+    except env.EnvelopeError as exc:
+        raise _refuse_send(
+            exc.code, str(exc), actor=actor, subject=received.peer.node_id, details={"reply_to": inbox_id}
+        ) from exc
+    draft = Draft(answer_type, payload, budget, draft.hops, received.message_id)
+    with transaction.atomic():
+        message = send(node_id=received.peer.node_id, draft=draft, actor=actor)
+        InboxMessage.objects.filter(pk=received.pk).update(status=InboxStatus.HANDLED, handled_at=timezone.now())
+    return message
+
+
+def requeue(*, message_ids: list[str], actor: str) -> int:
+    """Give dead-lettered messages a fresh retry budget (admin action, REST)."""
+    with transaction.atomic():
+        rows = list(
+            OutboxMessage.objects.select_for_update()
+            .select_related("peer")
+            .filter(message_id__in=message_ids, state=DeliveryState.DEAD_LETTERED)
+        )
+        for message in rows:
+            record_event(
+                action="message.requeued",
+                actor=actor,
+                subject=message.peer.node_id,
+                details={"id": message.message_id, "attempts": message.attempts},
+            )
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in rows]).update(
+            state=DeliveryState.QUEUED,
+            attempts=0,
+            next_attempt_at=timezone.now(),
+            claimed_until=None,
+            last_error="",
+            finished_at=None,
+        )
+        if rows:
+            _kick_delivery()
+    return len(rows)
+
+
+# --- delivering ---------------------------------------------------------------------------------
+
+
+def _claim(limit: int) -> tuple[Peer, list[OutboxMessage]] | None:
+    """Lease up to `limit` due messages of one peer. The conditions are repeated in the UPDATE,
+    so two workers racing for the same rows cannot both win them."""
+    now = timezone.now()
+    due = Q(state=DeliveryState.QUEUED, next_attempt_at__lte=now) & (
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+    first = OutboxMessage.objects.filter(due).order_by("next_attempt_at", "id").values_list("peer_id", flat=True)[:1]
+    peer_ids = list(first)
+    if not peer_ids:
+        return None
+    ids = list(
+        OutboxMessage.objects.filter(due, peer_id=peer_ids[0]).order_by("id").values_list("pk", flat=True)[:limit]
+    )
+    token = secrets.token_hex(8)
+    OutboxMessage.objects.filter(due, pk__in=ids).update(
+        claim_token=token, claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS)
+    )
+    claimed = list(OutboxMessage.objects.filter(claim_token=token, pk__in=ids).order_by("id"))
+    if not claimed:
+        return None
+    return Peer.objects.get(pk=peer_ids[0]), claimed
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    """Exponential with 'equal jitter': half the delay fixed, half random, capped."""
+    base = settings.FEDERATION_DELIVERY_BACKOFF_MS / 1000 * 2 ** max(attempts - 1, 0)
+    delay = min(base, settings.FEDERATION_DELIVERY_BACKOFF_MAX_SECONDS)
+    return dt.timedelta(seconds=delay / 2 + random.uniform(0, delay / 2))  # noqa: S311 - jitter, not secrecy
+
+
+def _live_session(peer: Peer) -> Session | None:
+    return (
+        Session.objects.filter(peer=peer, state__in=LIVE_SESSION_STATES, expires_at__gt=timezone.now())
+        .order_by("state", "-established_at")  # "active" sorts before "unhealthy"
+        .first()
+    )
+
+
+@transaction.atomic
+def _allocate_sequence(session: Session, count: int) -> int:
+    last = Session.objects.select_for_update().values_list("envelope_seq_sent", flat=True).get(pk=session.pk)
+    Session.objects.filter(pk=session.pk).update(envelope_seq_sent=last + count)
+    return last + 1
+
+
+def _retry_or_dead_letter(peer: Peer, messages: list[OutboxMessage], code: str, text: str) -> None:
+    now = timezone.now()
+    events = []
+    with transaction.atomic():
+        for message in messages:
+            attempts = message.attempts + 1
+            if attempts >= settings.FEDERATION_DELIVERY_MAX_ATTEMPTS:
+                updated = OutboxMessage.objects.filter(pk=message.pk, claim_token=message.claim_token).update(
+                    state=DeliveryState.DEAD_LETTERED,
+                    attempts=attempts,
+                    last_error=code[:64],
+                    refusal_message=text[:300],
+                    claimed_until=None,
+                    finished_at=now,
+                )
+                if updated:
+                    events.append(
+                        EventSpec(
+                            action="message.dead_lettered",
+                            outcome=Outcome.FAILURE,
+                            subject=peer.node_id,
+                            details={"id": message.message_id, "attempts": attempts, "reason": code},
+                        )
+                    )
+            else:
+                OutboxMessage.objects.filter(pk=message.pk, claim_token=message.claim_token).update(
+                    attempts=attempts,
+                    last_error=code[:64],
+                    next_attempt_at=now + _backoff(attempts),
+                    claimed_until=None,
+                )
+        record_events(events)
+
+
+def _settle(peer: Peer, session: Session, messages: list[OutboxMessage], results: list[Any]) -> None:
+    """Apply the receiver's answers: delivered, refused for good, or back in the queue."""
+    now = timezone.now()
+    delivered, retry, events = [], [], []
+    with transaction.atomic():
+        for message, result in zip(messages, results, strict=True):
+            status = result.get("status") if isinstance(result, dict) else None
+            code = str(result.get("code", "")) if isinstance(result, dict) else "MALFORMED_ANSWER"
+            if status in ("stored", "duplicate"):
+                delivered.append(message.pk)
+                events.append(
+                    EventSpec(
+                        action="message.delivered",
+                        subject=peer.node_id,
+                        details={
+                            "id": message.message_id,
+                            "type": message.message_type,
+                            "attempt": message.attempts + 1,
+                        },
+                    )
+                )
+            elif status == "refused" and code not in RETRYABLE:
+                text = str(result.get("message", ""))[:300]
+                OutboxMessage.objects.filter(pk=message.pk, claim_token=message.claim_token).update(
+                    state=DeliveryState.REFUSED,
+                    attempts=message.attempts + 1,
+                    refusal_code=code[:64],
+                    refusal_message=text,
+                    last_error=code[:64],
+                    claimed_until=None,
+                    finished_at=now,
+                )
+                events.append(
+                    EventSpec(
+                        action="message.refused",
+                        outcome=Outcome.DENIED,
+                        subject=peer.node_id,
+                        details={"id": message.message_id, "direction": "outbound", "reason": code, "message": text},
+                    )
+                )
+            else:
+                retry.append((message, code or "MALFORMED_ANSWER"))
+        OutboxMessage.objects.filter(pk__in=delivered).update(
+            state=DeliveryState.DELIVERED,
+            attempts=F("attempts") + 1,
+            delivered_at=now,
+            finished_at=now,
+            claimed_until=None,
+            last_error="",
+        )
+        Session.objects.filter(pk=session.pk).update(messages_sent=F("messages_sent") + len(delivered))
+        record_events(events)
+    for message, code in retry:
+        _retry_or_dead_letter(peer, [message], code, "the receiver asked for a retry")
+
+
+def _deliver(peer: Peer, messages: list[OutboxMessage]) -> None:
+    session = _live_session(peer)
+    if session is None:
+        _retry_or_dead_letter(peer, messages, NO_SESSION, "no live session with this peer; waiting for one")
+        return
+    identity = get_identity()
+    key = open_mac_key(session)
+    first_seq = _allocate_sequence(session, len(messages))
+    ttl_ms = settings.FEDERATION_ENVELOPE_TTL_SECONDS * 1000
+    now_ms = _now_ms()
+    envelopes = [
+        env.seal(
+            key,
+            message_id=message.message_id,
+            message_type=message.message_type,
+            source=identity.node_id,
+            target=peer.node_id,
+            session=session.session_id,
+            seq=first_seq + offset,
+            now_ms=now_ms,
+            budget=env.parse_budget(message.budget),
+            hops=message.hops,
+            payload=message.payload,
+            reply_to=message.reply_to or None,
+            ttl_ms=ttl_ms,
+        )
+        for offset, message in enumerate(messages)
+    ]
+    try:
+        results = transport.post_batch(
+            transport.envelopes_url(peer.federation_url), peer.tls_fingerprint, _client_context(), envelopes
+        )
+    except transport.TransportError as exc:
+        Peer.objects.filter(pk=peer.pk).update(last_error=exc.code[:64])
+        _retry_or_dead_letter(peer, messages, exc.code, str(exc))
+        return
+    _settle(peer, session, messages, results)
+
+
+_context_cache: dict[str, Any] = {}
+
+
+def _client_context() -> Any:
+    identity = get_identity()
+    if identity.node_id not in _context_cache:
+        _context_cache[identity.node_id] = tls.client_context(identity)
+    return _context_cache[identity.node_id]
+
+
+def deliver_due(*, linger: float = 0.0, batch_size: int = BATCH_SIZE) -> int:
+    """Deliver everything due, batch by batch; then keep polling for `linger` seconds so a
+    burst of sends is picked up without another task. Returns the number of messages tried."""
+    tried = 0
+    idle_since = time.monotonic()
+    while True:
+        claimed = _claim(batch_size)
+        if claimed is None:
+            if time.monotonic() - idle_since >= linger:
+                return tried
+            time.sleep(0.01)
+            continue
+        peer, messages = claimed
+        _deliver(peer, messages)
+        tried += len(messages)
+        idle_since = time.monotonic()
+
+
+# --- receiving ----------------------------------------------------------------------------------
+
+
+def _refusal(item: Any, code: str, text: str) -> dict[str, Any]:
+    message_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+    return {"id": message_id, "status": "refused", "code": code, "message": text[:300]}
+
+
+class _Sessions:
+    """Per-batch cache of sessions, checked against the connection's client certificate."""
+
+    def __init__(self, client_fingerprint: str) -> None:
+        self.client_fingerprint = client_fingerprint
+        self.by_id: dict[str, tuple[Session, bytes]] = {}
+
+    def key_for(self, envelope: env.Envelope) -> bytes:
+        if envelope.session not in self.by_id:
+            session = Session.objects.select_related("peer").filter(session_id=envelope.session).first()
+            if session is None:
+                raise env.EnvelopeError(UNKNOWN_SESSION, "no such session; hand-shake again")
+            self.by_id[envelope.session] = (session, open_mac_key(session))
+        session, key = self.by_id[envelope.session]
+        if not crypto.constant_time_equal(session.peer.tls_fingerprint, self.client_fingerprint):
+            raise env.EnvelopeError(CERTIFICATE_MISMATCH, "this session belongs to another certificate")
+        if not crypto.constant_time_equal(session.peer.node_id, envelope.source):
+            raise env.EnvelopeError(CERTIFICATE_MISMATCH, "the source is not this session's peer")
+        if session.state not in LIVE_SESSION_STATES or session.expires_at <= timezone.now():
+            raise env.EnvelopeError(SESSION_EXPIRED, "session expired or terminated; hand-shake again")
+        return key
+
+    def session(self, session_id: str) -> Session:
+        return self.by_id[session_id][0]
+
+
+def _check_one(item: Any, sessions: _Sessions, audience: str, now_ms: int) -> env.Envelope:
+    env.check_depth(item)
+    envelope = env.open_envelope(
+        item,
+        key_for=sessions.key_for,
+        audience=audience,
+        now_ms=now_ms,
+        max_bytes=settings.FEDERATION_ENVELOPE_MAX_BYTES,
+    )
+    session = sessions.session(envelope.session)
+    if envelope.seq + SEQUENCE_WINDOW <= session.envelope_seq_high:
+        raise env.EnvelopeError(
+            SEQUENCE_OUT_OF_WINDOW,
+            f"sequence {envelope.seq} is behind the window (highest {session.envelope_seq_high})",
+        )
+    tier = session.peer.effective_tier
+    if not capabilities.may_exchange(tier, envelope.type):
+        required = capabilities.tier_name(capabilities.MINIMUM_TIER.get(envelope.type, 5))
+        raise env.EnvelopeError(
+            NOT_PERMITTED, f"{envelope.type} needs tier {required}; you are {capabilities.tier_name(tier)} here"
+        )
+    return envelope
+
+
+def receive_batch(items: list[Any], *, client_fingerprint: str, client_addr: str) -> list[dict[str, Any]]:
+    """Check every envelope of a batch, store the good ones once, answer each in order."""
+    own = get_identity().node_id
+    sessions = _Sessions(client_fingerprint)
+    now_ms = _now_ms()
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    accepted: list[tuple[int, env.Envelope]] = []
+    refusals: list[tuple[int, str, str]] = []
+    for index, item in enumerate(items):
+        try:
+            accepted.append((index, _check_one(item, sessions, own, now_ms)))
+        except env.EnvelopeError as exc:
+            refusals.append((index, exc.code, str(exc)))
+    try:
+        stored = _store(accepted, sessions)
+    except IntegrityError:  # a concurrent batch carried the same nonce or id: settle one by one
+        stored = {}
+        for pair in accepted:
+            stored.update(_store_alone(pair, sessions))
+    for index, outcome in stored.items():
+        if isinstance(outcome, tuple):
+            refusals.append((index, *outcome))
+        else:
+            results[index] = {"id": items[index]["id"], "status": outcome}
+    for index, code, text in refusals:
+        results[index] = _refusal(items[index], code, text)
+    _audit_refusals([(items[i], code, text) for i, code, text in refusals], sessions, client_addr)
+    return [r for r in results if r is not None]
+
+
+def _store_alone(pair: tuple[int, env.Envelope], sessions: _Sessions) -> dict[int, Any]:
+    for _ in range(3):
+        try:
+            return _store([pair], sessions)
+        except IntegrityError:
+            continue
+    return {pair[0]: ("INTERNAL", "could not store the envelope; retry")}
+
+
+@transaction.atomic
+def _store(accepted: list[tuple[int, env.Envelope]], sessions: _Sessions) -> dict[int, Any]:
+    """Replay checks and inbox writes in one transaction: 'stored' / 'duplicate' / (code, text)."""
+    if not accepted:
+        return {}
+    outcome: dict[int, Any] = {}
+    nonces = {e.document["nonce"] for _, e in accepted}
+    seen_nonces = set(SeenEnvelope.objects.filter(nonce__in=nonces).values_list("nonce", flat=True))
+    seen_pairs: set[tuple[str, int]] = set()
+    for session_id in {e.session for _, e in accepted}:
+        seqs = [e.seq for _, e in accepted if e.session == session_id]
+        seen_pairs |= {
+            (session_id, seq)
+            for seq in SeenEnvelope.objects.filter(session_id=session_id, seq__in=seqs).values_list("seq", flat=True)
+        }
+    known_ids = set(
+        InboxMessage.objects.filter(message_id__in=[e.id for _, e in accepted]).values_list("message_id", flat=True)
+    )
+    seen_rows, inbox_rows, events = [], [], []
+    highest: dict[str, int] = {}
+    for index, envelope in accepted:
+        nonce, pair = envelope.document["nonce"], (envelope.session, envelope.seq)
+        if nonce in seen_nonces or pair in seen_pairs:
+            outcome[index] = (REPLAYED, "this envelope (nonce or session sequence) was already accepted")
+            continue
+        seen_nonces.add(nonce)
+        seen_pairs.add(pair)
+        expires = dt.datetime.fromtimestamp((envelope.document["exp"] + env.CLOCK_SKEW_MS) / 1000, tz=dt.UTC)
+        seen_rows.append(SeenEnvelope(nonce=nonce, session_id=envelope.session, seq=envelope.seq, expires_at=expires))
+        highest[envelope.session] = max(highest.get(envelope.session, 0), envelope.seq)
+        if envelope.id in known_ids:
+            outcome[index] = "duplicate"  # a retry of a message we hold: acknowledge, store nothing
+            continue
+        known_ids.add(envelope.id)
+        session = sessions.session(envelope.session)
+        document = envelope.document
+        inbox_rows.append(
+            InboxMessage(
+                message_id=envelope.id,
+                peer=session.peer,
+                message_type=envelope.type,
+                payload=document["payload"],
+                budget=document["budget"],
+                hops=document["hops"],
+                reply_to=document["reply_to"] or "",
+                session_id=envelope.session,
+                seq=envelope.seq,
+                sent_at=dt.datetime.fromtimestamp(document["ts"] / 1000, tz=dt.UTC),
+            )
+        )
+        events.append(
+            EventSpec(
+                action="message.received",
+                subject=session.peer.node_id,
+                details={"id": envelope.id, "type": envelope.type, "session": envelope.session, "seq": envelope.seq},
+            )
+        )
+        outcome[index] = "stored"
+    SeenEnvelope.objects.bulk_create(seen_rows)
+    InboxMessage.objects.bulk_create(inbox_rows)
+    record_events(events)
+    now = timezone.now()
+    for session_id, seq in highest.items():
+        session = sessions.session(session_id)
+        count = sum(1 for row in inbox_rows if row.session_id == session_id)
+        Session.objects.filter(pk=session.pk).update(
+            envelope_seq_high=Greatest(F("envelope_seq_high"), seq), messages_received=F("messages_received") + count
+        )
+        Peer.objects.filter(pk=session.peer_id).update(last_seen_at=now)
+    queries = [row.message_id for row in inbox_rows if row.message_type == "memory-query"]
+    if queries:
+        from messaging import tasks
+
+        transaction.on_commit(lambda: [tasks.answer_memory_query.delay(message_id) for message_id in queries])
+    return outcome
+
+
+def _audit_refusals(refused: list[tuple[Any, str, str]], sessions: _Sessions, client_addr: str) -> None:
+    """Outside the storing transaction, so a refusal is recorded even when nothing else is."""
+    if not refused:
+        return
+    events = []
+    hmac_failures: dict[int, int] = {}
+    for item, code, text in refused:
+        document = item if isinstance(item, dict) else {}
+        session_id = document.get("session") if isinstance(document.get("session"), str) else ""
+        session = sessions.by_id.get(session_id, (None, b""))[0]
+        subject = session.peer.node_id if session else str(document.get("source", client_addr))[:200]
+        if code == env.BAD_MAC and session is not None:
+            hmac_failures[session.pk] = hmac_failures.get(session.pk, 0) + 1
+        events.append(
+            EventSpec(
+                action="message.refused",
+                outcome=Outcome.DENIED,
+                subject=subject,
+                details={
+                    "id": str(document.get("id", ""))[:64],
+                    "type": str(document.get("type", ""))[:40],
+                    "direction": "inbound",
+                    "reason": code,
+                    "message": text[:300],
+                    "client": client_addr,
+                },
+            )
+        )
+    with transaction.atomic():
+        record_events(events)
+        for pk, count in hmac_failures.items():
+            Session.objects.filter(pk=pk).update(hmac_failures=F("hmac_failures") + count)
+
+
+def record_frame_refusal(*, code: str, message: str, client_addr: str) -> None:
+    """A whole frame that could not be read (not JSON, not UTF-8, too deep, too big)."""
+    record_event(
+        action="message.refused",
+        outcome=Outcome.DENIED,
+        subject=client_addr,
+        details={"direction": "inbound", "reason": code, "message": message[:300], "client": client_addr},
+    )
+
+
+def purge_seen() -> int:
+    """Forget nonces whose envelopes have expired: the time check refuses those replays now."""
+    deleted, _ = SeenEnvelope.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted
+
+
+# --- inbox and memory ---------------------------------------------------------------------------
+
+
+def mark_handled(*, message_id: str, actor: str) -> InboxMessage:
+    with transaction.atomic():
+        message = InboxMessage.objects.select_for_update().filter(message_id=message_id).first()
+        if message is None:
+            raise MessagingError(NOT_FOUND, f"no inbox message {message_id}")
+        if message.status != InboxStatus.HANDLED:
+            message.status, message.handled_at = InboxStatus.HANDLED, timezone.now()
+            message.save(update_fields=["status", "handled_at"])
+            record_event(action="inbox.handled", actor=actor, subject=message.peer.node_id, details={"id": message_id})
+    return message
+
+
+def write_memory(*, namespace: str, key: str, value: Any, classification: str, actor: str) -> MemoryEntry:
+    if classification not in capabilities.CLASSIFICATIONS:
+        raise MessagingError("INVALID", f"classification must be one of {', '.join(capabilities.CLASSIFICATIONS)}")
+    with transaction.atomic():
+        entry, created = MemoryEntry.objects.update_or_create(
+            namespace=namespace, key=key, defaults={"value": value, "classification": classification}
+        )
+        record_event(
+            action="memory.written",
+            actor=actor,
+            subject=f"{namespace}/{key}"[:200],
+            details={"created": created, "classification": classification},
+        )
+    return entry
+
+
+def delete_memory(*, entry: MemoryEntry, actor: str) -> None:
+    with transaction.atomic():
+        record_event(action="memory.deleted", actor=actor, subject=f"{entry.namespace}/{entry.key}"[:200])
+        entry.delete()
+
+
+MAX_MEMORY_RESULTS = 50
+
+
+def memory_answer(*, query: Any, tier: int) -> dict[str, Any]:
+    """Entries matching the query (key or value contains the text), each value in full or
+    redacted according to the asking peer's tier. Pure read, no side effects."""
+    if not isinstance(query, dict) or not isinstance(query.get("query", ""), str):
+        return {"error": "a memory query is an object with a string 'query'"}
+    text = query.get("query", "")[:500]
+    entries = MemoryEntry.objects.all()
+    if isinstance(query.get("namespace"), str) and query["namespace"]:
+        entries = entries.filter(namespace=query["namespace"])
+    if text:
+        entries = entries.filter(Q(key__icontains=text) | Q(value__icontains=text))
+    matches = []
+    for entry in entries.order_by("namespace", "key")[:MAX_MEMORY_RESULTS]:
+        full = capabilities.sees_in_full(tier, entry.classification)
+        matches.append(
+            {
+                "namespace": entry.namespace,
+                "key": entry.key,
+                "classification": entry.classification,
+                "value": entry.value if full else f"[REDACTED:{entry.classification}]",
+                "redacted": not full,
+            }
+        )
+    return {"query": text, "namespace": query.get("namespace") or None, "matches": matches}
+
+
+def answer_memory_query(*, message_id: str) -> OutboxMessage | None:
+    """Celery, on the receiving node: answer a stored memory-query within the asker's tier."""
+    received = InboxMessage.objects.select_related("peer").filter(message_id=message_id).first()
+    if received is None or received.status == InboxStatus.HANDLED:
+        return None
+    answer = memory_answer(query=received.payload, tier=received.peer.effective_tier)
+    record_event(
+        action="memory.answered",
+        subject=received.peer.node_id,
+        details={
+            "query": message_id,
+            "tier": capabilities.tier_name(received.peer.effective_tier),
+            "matches": len(answer.get("matches", [])),
+            "redacted": sum(1 for m in answer.get("matches", []) if m["redacted"]),
+        },
+    )
+    return reply(inbox_id=message_id, payload=answer, actor="memory")
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.1) -> Any:
+    """Poll until `predicate` returns something truthy (CLI --wait); None on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value or None
+        time.sleep(interval)
