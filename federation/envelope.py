@@ -288,7 +288,7 @@ def check_depth(value: Any, max_depth: int = MAX_DEPTH) -> None:
             stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
-def _check_strings(value: Any) -> None:
+def check_strings(value: Any) -> None:
     """Lone surrogates (JSON escapes like \\udc80) are not Unicode text: refuse them as invalid UTF-8."""
     stack = [value]
     while stack:
@@ -351,7 +351,7 @@ def check_schema(document: Any) -> Envelope:
     _require(not missing, f"missing fields: {', '.join(missing)}")
     extra = sorted(set(document) - set(FIELDS))
     _require(not extra, f"unknown fields: {', '.join(extra)[:200]}")
-    _check_strings(document)
+    check_strings(document)
     _require(document["v"] == VERSION and _is_int(document["v"]), f"unsupported envelope version {document['v']!r}")
     for name in ("id", "source", "target", "session", "nonce"):
         _require(_short_str(document[name]), f"{name} must be a non-empty string of at most 128 characters")

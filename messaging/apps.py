@@ -12,3 +12,4 @@ class MessagingConfig(AppConfig):
         from messaging.models import MemoryEntry
 
         auditlog.register(MemoryEntry, exclude_fields=["value", "updated_at"])  # values may be sensitive
+        from messaging import signals  # noqa: F401 - connects the receivers

@@ -22,7 +22,9 @@ class OutboxMessage(models.Model):
     envelope is signed afresh (new nonce, sequence and timestamp, same id) on every attempt."""
 
     message_id = models.CharField(max_length=64, unique=True)
-    peer = models.ForeignKey(Peer, on_delete=models.PROTECT, related_name="outbox")
+    # The row outlives a removed peer (kept for the record); node_id says whom it was for.
+    peer = models.ForeignKey(Peer, on_delete=models.SET_NULL, null=True, related_name="outbox")
+    node_id = models.CharField(max_length=64, db_index=True)
     message_type = models.CharField(max_length=40, db_index=True)
     payload = models.JSONField()
     budget = models.JSONField()
@@ -50,7 +52,7 @@ class OutboxMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.message_type} {self.message_id[:12]}… to {self.peer.node_id} ({self.state})"
+        return f"{self.message_type} {self.message_id[:12]}… to {self.node_id} ({self.state})"
 
 
 class InboxStatus(models.TextChoices):
@@ -62,7 +64,8 @@ class InboxMessage(models.Model):
     """A message a peer delivered to us; stored once per id whatever the number of deliveries."""
 
     message_id = models.CharField(max_length=64, unique=True)
-    peer = models.ForeignKey(Peer, on_delete=models.PROTECT, related_name="inbox")
+    peer = models.ForeignKey(Peer, on_delete=models.SET_NULL, null=True, related_name="inbox")
+    node_id = models.CharField(max_length=64, db_index=True)
     message_type = models.CharField(max_length=40, db_index=True)
     payload = models.JSONField()
     budget = models.JSONField()
@@ -79,7 +82,7 @@ class InboxMessage(models.Model):
         ordering = ["-received_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.message_type} {self.message_id[:12]}… from {self.peer.node_id}"
+        return f"{self.message_type} {self.message_id[:12]}… from {self.node_id}"
 
 
 class SeenEnvelope(models.Model):

@@ -10,7 +10,7 @@ from messaging.models import InboxMessage, OutboxMessage
 def describe_outbox(message: OutboxMessage) -> dict[str, Any]:
     return {
         "id": message.message_id,
-        "peer": message.peer.node_id,
+        "peer": message.node_id,
         "type": message.message_type,
         "state": message.state,
         "attempts": message.attempts,
@@ -29,7 +29,7 @@ def describe_outbox(message: OutboxMessage) -> dict[str, Any]:
 def describe_inbox(message: InboxMessage) -> dict[str, Any]:
     return {
         "id": message.message_id,
-        "peer": message.peer.node_id,
+        "peer": message.node_id,
         "type": message.message_type,
         "status": message.status,
         "payload": message.payload,

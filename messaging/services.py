@@ -101,11 +101,11 @@ def make_draft(
     if message_type not in env.MESSAGE_TYPES:
         raise env.EnvelopeError(env.UNKNOWN_TYPE, f"unknown message type {message_type!r}")
     env.check_depth(payload)
+    env.check_strings(payload)
     try:
         size = len(canonical_json(payload))
     except CanonicalJSONError as exc:
-        code = env.INVALID_UTF8 if "surrogate" in str(exc).lower() else env.MALFORMED
-        raise env.EnvelopeError(code, f"the payload is not canonical JSON: {exc}") from exc
+        raise env.EnvelopeError(env.MALFORMED, f"the payload is not canonical JSON: {exc}") from exc
     limit = settings.FEDERATION_ENVELOPE_MAX_BYTES - 2048  # room for the envelope's other fields
     if size > limit:
         raise env.EnvelopeError(env.OVERSIZED, f"the payload is {size} bytes; at most {limit} fit in an envelope")
@@ -129,6 +129,7 @@ def _queue(peer: Peer, draft: Draft, *, actor: str, broadcast_id: str = "") -> O
     message = OutboxMessage.objects.create(
         message_id=env.new_id(),
         peer=peer,
+        node_id=peer.node_id,
         message_type=draft.message_type,
         payload=draft.payload,
         budget=draft.budget.as_json(),
@@ -250,6 +251,8 @@ def reply(
     received = InboxMessage.objects.select_related("peer").filter(message_id=inbox_id).first()
     if received is None:
         raise MessagingError(NOT_FOUND, f"no inbox message {inbox_id}")
+    if received.peer is None:
+        raise MessagingError(UNKNOWN_PEER, f"the peer {received.node_id} was removed")
     answer_type = {"task-assignment": "task-result", "memory-query": "memory-response"}.get(received.message_type)
     if answer_type is None:
         raise MessagingError("NOT_ANSWERABLE", f"a {received.message_type} message takes no reply")
@@ -271,15 +274,15 @@ def requeue(*, message_ids: list[str], actor: str) -> int:
     """Give dead-lettered messages a fresh retry budget (admin action, REST)."""
     with transaction.atomic():
         rows = list(
-            OutboxMessage.objects.select_for_update()
-            .select_related("peer")
-            .filter(message_id__in=message_ids, state=DeliveryState.DEAD_LETTERED)
+            OutboxMessage.objects.select_for_update().filter(
+                message_id__in=message_ids, state=DeliveryState.DEAD_LETTERED, peer__isnull=False
+            )
         )
         for message in rows:
             record_event(
                 action="message.requeued",
                 actor=actor,
-                subject=message.peer.node_id,
+                subject=message.node_id,
                 details={"id": message.message_id, "attempts": message.attempts},
             )
         OutboxMessage.objects.filter(pk__in=[m.pk for m in rows]).update(
@@ -302,7 +305,7 @@ def _claim(limit: int) -> tuple[Peer, list[OutboxMessage]] | None:
     """Lease up to `limit` due messages of one peer. The conditions are repeated in the UPDATE,
     so two workers racing for the same rows cannot both win them."""
     now = timezone.now()
-    due = Q(state=DeliveryState.QUEUED, next_attempt_at__lte=now) & (
+    due = Q(state=DeliveryState.QUEUED, next_attempt_at__lte=now, peer__isnull=False) & (
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
     first = OutboxMessage.objects.filter(due).order_by("next_attempt_at", "id").values_list("peer_id", flat=True)[:1]
@@ -638,6 +641,7 @@ def _store(accepted: list[tuple[int, env.Envelope]], sessions: _Sessions) -> dic
             InboxMessage(
                 message_id=envelope.id,
                 peer=session.peer,
+                node_id=session.peer.node_id,
                 message_type=envelope.type,
                 payload=document["payload"],
                 budget=document["budget"],
@@ -719,6 +723,23 @@ def record_frame_refusal(*, code: str, message: str, client_addr: str) -> None:
     )
 
 
+def dead_letter_for_removed_peer(peer: Peer) -> int:
+    """A removed peer's queued messages end visibly, not silently (called before the delete)."""
+    now = timezone.now()
+    ids = list(OutboxMessage.objects.filter(peer=peer, state=DeliveryState.QUEUED).values_list("message_id", flat=True))
+    if ids:
+        OutboxMessage.objects.filter(message_id__in=ids).update(
+            state=DeliveryState.DEAD_LETTERED, last_error="PEER_REMOVED", finished_at=now, claimed_until=None
+        )
+        record_event(
+            action="message.dead_lettered",
+            outcome=Outcome.FAILURE,
+            subject=peer.node_id,
+            details={"ids": ids[:100], "count": len(ids), "reason": "PEER_REMOVED"},
+        )
+    return len(ids)
+
+
 def purge_seen() -> int:
     """Forget nonces whose envelopes have expired: the time check refuses those replays now."""
     deleted, _ = SeenEnvelope.objects.filter(expires_at__lt=timezone.now()).delete()
@@ -736,7 +757,7 @@ def mark_handled(*, message_id: str, actor: str) -> InboxMessage:
         if message.status != InboxStatus.HANDLED:
             message.status, message.handled_at = InboxStatus.HANDLED, timezone.now()
             message.save(update_fields=["status", "handled_at"])
-            record_event(action="inbox.handled", actor=actor, subject=message.peer.node_id, details={"id": message_id})
+            record_event(action="inbox.handled", actor=actor, subject=message.node_id, details={"id": message_id})
     return message
 
 
@@ -794,7 +815,7 @@ def memory_answer(*, query: Any, tier: int) -> dict[str, Any]:
 def answer_memory_query(*, message_id: str) -> OutboxMessage | None:
     """Celery, on the receiving node: answer a stored memory-query within the asker's tier."""
     received = InboxMessage.objects.select_related("peer").filter(message_id=message_id).first()
-    if received is None or received.status == InboxStatus.HANDLED:
+    if received is None or received.peer is None or received.status == InboxStatus.HANDLED:
         return None
     answer = memory_answer(query=received.payload, tier=received.peer.effective_tier)
     record_event(

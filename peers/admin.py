@@ -26,6 +26,18 @@ class AddPeerForm(forms.Form):
     )
 
 
+class PeerForm(forms.ModelForm):
+    class Meta:
+        model = Peer
+        fields = ["display_name", "pinned_tier", "pin_reason"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("pinned_tier") is not None and not (data.get("pin_reason") or "").strip():
+            self.add_error("pin_reason", "Say why the tier is pinned; the reason is audited.")
+        return data
+
+
 class SessionInline(admin.TabularInline):
     model = Session
     extra = 0
@@ -54,12 +66,13 @@ class PeerAdmin(admin.ModelAdmin):
         "display_name",
         "node_id",
         "trust_tier",
+        "pinned_tier",
         "discovered_via",
         "live_sessions",
         "last_seen_at",
         "last_error",
     ]
-    list_filter = ["trust_tier", "discovered_via", "last_error"]
+    list_filter = ["trust_tier", "pinned_tier", "discovered_via", "last_error"]
     search_fields = ["node_id", "display_name", "base_url", "tls_fingerprint"]
     readonly_fields = [
         "node_id",
@@ -72,13 +85,28 @@ class PeerAdmin(admin.ModelAdmin):
         "discovered_via",
         "last_seen_at",
         "last_error",
+        "pinned_by",
+        "pinned_at",
         "created_at",
         "updated_at",
         "pretty_manifest",
     ]
     exclude = ["manifest"]
+    form = PeerForm
     inlines = [SessionInline]
     actions = ["remove_peers"]
+
+    def save_model(self, request: HttpRequest, obj: Peer, form: Any, change: bool) -> None:
+        """A pin goes through peers.services so it is audited with its reason, like the CLI's."""
+        pin_changed = {"pinned_tier", "pin_reason"} & set(form.changed_data)
+        if pin_changed:
+            pinned, reason = obj.pinned_tier, obj.pin_reason
+            Peer.objects.filter(pk=obj.pk).update(display_name=obj.display_name)
+            services.pin_tier(
+                node_id=obj.node_id, tier=pinned, reason=reason, actor=f"admin:{request.user.get_username()}"
+            )
+        else:
+            super().save_model(request, obj, form, change)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Peer]:
         live = Q(sessions__state__in=LIVE_SESSION_STATES)
