@@ -85,6 +85,11 @@ class _RecordPeerCertificate(ProtocolWrapper):
         # details only from Twisted's own TLS protocol class and fails on any wrapper that claims
         # TLS. The pin is checked through this wrapper instead, so nothing is lost.
         directlyProvides(self, *(i for i in providedBy(transport) if not i.isOrExtends(interfaces.ISSLTransport)))
+        # Batches and their acknowledgements are request/response: without TCP_NODELAY, Nagle's
+        # algorithm meets the peer's delayed ACK and parks the tail of a frame for ~40 ms.
+        tcp = getattr(transport, "transport", None)
+        if hasattr(tcp, "setTcpNoDelay"):
+            tcp.setTcpNoDelay(True)
         Protocol.makeConnection(self, transport)
         self.factory.registerProtocol(self)
         self.wrappedProtocol.makeConnection(self)

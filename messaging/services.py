@@ -125,33 +125,50 @@ def _check_peer(peer: Peer | None, node_id: str, message_type: str) -> Peer:
     return peer
 
 
+def _queue_all(pairs: list[tuple[Peer, Draft]], *, actor: str, broadcast_id: str = "") -> list[OutboxMessage]:
+    """Outbox rows and their audit events, in the caller's transaction."""
+    now = timezone.now()
+    messages = [
+        OutboxMessage(
+            message_id=env.new_id(),
+            peer=peer,
+            node_id=peer.node_id,
+            message_type=draft.message_type,
+            payload=draft.payload,
+            budget=draft.budget.as_json(),
+            hops=draft.hops,
+            reply_to=draft.reply_to,
+            broadcast_id=broadcast_id,
+            created_by=actor[:150],
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for peer, draft in pairs
+    ]
+    OutboxMessage.objects.bulk_create(messages)
+    record_events(
+        [
+            EventSpec(
+                action="message.queued",
+                actor=actor,
+                subject=message.node_id,
+                details={
+                    "id": message.message_id,
+                    "type": message.message_type,
+                    "budget": message.budget,
+                    "hops": len(message.hops),
+                    **({"reply_to": message.reply_to} if message.reply_to else {}),
+                    **({"broadcast": broadcast_id} if broadcast_id else {}),
+                },
+            )
+            for message in messages
+        ]
+    )
+    return messages
+
+
 def _queue(peer: Peer, draft: Draft, *, actor: str, broadcast_id: str = "") -> OutboxMessage:
-    message = OutboxMessage.objects.create(
-        message_id=env.new_id(),
-        peer=peer,
-        node_id=peer.node_id,
-        message_type=draft.message_type,
-        payload=draft.payload,
-        budget=draft.budget.as_json(),
-        hops=draft.hops,
-        reply_to=draft.reply_to,
-        broadcast_id=broadcast_id,
-        created_by=actor[:150],
-    )
-    record_event(
-        action="message.queued",
-        actor=actor,
-        subject=peer.node_id,
-        details={
-            "id": message.message_id,
-            "type": draft.message_type,
-            "budget": message.budget,
-            "hops": len(draft.hops),
-            **({"reply_to": draft.reply_to} if draft.reply_to else {}),
-            **({"broadcast": broadcast_id} if broadcast_id else {}),
-        },
-    )
-    return message
+    return _queue_all([(peer, draft)], actor=actor, broadcast_id=broadcast_id)[0]
 
 
 def _kick_delivery() -> None:
@@ -174,6 +191,29 @@ def send(*, node_id: str, draft: Draft, actor: str) -> OutboxMessage:
         message = _queue(peer, draft, actor=actor)
         _kick_delivery()
     return message
+
+
+MAX_BATCH_SEND = 500
+
+
+def send_many(*, items: list[tuple[str, Draft]], actor: str) -> list[OutboxMessage]:
+    """Queue several messages in one transaction (agents with a burst of work): all or none.
+    Each still becomes its own envelope with its own id, audit event and delivery state."""
+    if not 0 < len(items) <= MAX_BATCH_SEND:
+        raise MessagingError("INVALID_BATCH", f"a batch holds 1 to {MAX_BATCH_SEND} messages")
+    peers = {p.node_id: p for p in Peer.objects.filter(node_id__in={node_id for node_id, _ in items})}
+    pairs = []
+    for index, (node_id, draft) in enumerate(items):
+        try:
+            pairs.append((_check_peer(peers.get(node_id), node_id, draft.message_type), draft))
+        except MessagingError as exc:
+            raise _refuse_send(
+                exc.code, f"message {index}: {exc}", actor=actor, subject=node_id, details={"type": draft.message_type}
+            ) from exc
+    with transaction.atomic():
+        messages = _queue_all(pairs, actor=actor)
+        _kick_delivery()
+    return messages
 
 
 @dataclass(frozen=True)
@@ -428,8 +468,7 @@ def _settle(peer: Peer, session: Session, messages: list[OutboxMessage], results
             attempts=F("attempts") + 1,
             delivered_at=now,
             finished_at=now,
-            claimed_until=None,
-            last_error="",
+            claimed_until=None,  # last_error stays: why earlier attempts failed, if any did
         )
         Session.objects.filter(pk=session.pk).update(messages_sent=F("messages_sent") + len(delivered))
         record_events(events)

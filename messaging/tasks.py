@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.cache import cache
 
 from federation.celery import app
 from messaging import services
 
+logger = logging.getLogger(__name__)
 KICK_KEY = "messaging:delivery-kick"
 KICK_SECONDS = 1.0  # shorter than the delivery task's linger, so no send falls between the two
 
 
 def kick() -> None:
     """After a send commits: start a delivery run unless this process started one just now.
-    A run lingers longer than the flag lives, so a send the flag suppressed is still seen."""
-    if cache.add(KICK_KEY, 1, timeout=KICK_SECONDS):
-        deliver.delay(linger=services.LINGER_SECONDS)
+    A run lingers longer than the flag lives, so a send the flag suppressed is still seen.
+    Never raises: the message is already persisted, and beat's sweep delivers it if the broker
+    cannot take this nudge."""
+    try:
+        if cache.add(KICK_KEY, 1, timeout=KICK_SECONDS):
+            deliver.apply_async(kwargs={"linger": services.LINGER_SECONDS}, retry=False)
+    except Exception:
+        cache.delete(KICK_KEY)
+        logger.warning("could not queue a delivery run; beat's sweep will deliver", exc_info=True)
 
 
 @app.task(name="messaging.tasks.deliver", ignore_result=True)

@@ -8,6 +8,7 @@ the next batch dials again. No database access here.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 from typing import Any
@@ -45,6 +46,7 @@ def _open(url: str, pinned: str, context: ssl.SSLContext) -> ClientConnection:
         )
     except (OSError, TimeoutError, WebSocketException) as exc:
         raise TransportError("UNREACHABLE", f"cannot open {url}: {type(exc).__name__}: {exc}") from exc
+    connection.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle delay on acks
     der = connection.socket.getpeercert(binary_form=True)  # type: ignore[attr-defined]
     if tls.fingerprint_der(der) != pinned:
         connection.close()

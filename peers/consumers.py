@@ -41,6 +41,10 @@ class MutualTLSConsumer(AsyncWebsocketConsumer):
 
     client_fingerprint: str = ""
     client_addr: str = ""
+    # These consumers only answer their own socket; nothing reaches them from other processes.
+    # Not subscribing to the channel layer saves a blocking Redis read per open connection
+    # (which redis-py times out, killing long-lived envelope connections every few seconds).
+    channel_layer_alias = "unused-by-peer-connections"
 
     async def connect(self) -> None:
         client = self.scope.get("client") or ("", 0)

@@ -100,6 +100,8 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(request=SendSerializer, responses={202: dict})
     def create(self, request: Request) -> Response:
+        if isinstance(request.data, dict) and "messages" in request.data:
+            return self._create_many(request)
         data = SendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
@@ -126,6 +128,31 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         except (envelope.EnvelopeError, services.MessagingError) as exc:
             return _error(exc)
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+    def _create_many(self, request: Request) -> Response:
+        """{"messages": [{peer, type, payload, max_*}, ...]}: queued together, all or none."""
+        items = request.data["messages"]
+        if not isinstance(items, list):
+            raise serializers.ValidationError({"messages": "a list of messages"})
+        data = SendSerializer(data=items, many=True)
+        data.is_valid(raise_exception=True)
+        try:
+            drafts = []
+            for fields in data.validated_data:
+                if fields["broadcast"]:
+                    raise services.MessagingError("INVALID_BATCH", "broadcast is not available inside a batch")
+                draft = services.make_draft(
+                    message_type=fields["type"],
+                    payload=fields["payload"],
+                    max_hops=fields["max_hops"],
+                    max_tokens=fields["max_tokens"],
+                    max_usd=fields["max_usd"],
+                )
+                drafts.append((fields["peer"], draft))
+            sent = services.send_many(items=drafts, actor=_actor(request))
+        except (envelope.EnvelopeError, services.MessagingError) as exc:
+            return _error(exc)
+        return Response({"messages": [selectors.describe_outbox(m) for m in sent]}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={200: dict})
     @action(detail=True, methods=["post"])
