@@ -15,7 +15,6 @@ row's commit to the receiver's inbox row (same machine clock), and to the sender
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 import json
 import os
 import secrets
@@ -26,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,6 @@ class Node:
         self.proc.wait(timeout=60)
         if self.database:
             import psycopg
-
             from django.db import connections
 
             connections.close_all()

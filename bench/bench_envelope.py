@@ -59,11 +59,11 @@ def main(count: int = 3000) -> None:
             for i in range(count):
                 seal(i)
 
-        def verify_only(sealed: list = sealed) -> None:
+        def verify_only(sealed: list = sealed, now: int = now) -> None:
             for document in sealed:
                 env.open_envelope(document, key_for=lambda e: KEY, audience="b" * 32, now_ms=now)
 
-        def sign_and_verify() -> None:
+        def sign_and_verify(now: int = now) -> None:
             for i in range(count):
                 env.open_envelope(seal(i), key_for=lambda e: KEY, audience="b" * 32, now_ms=now)
 

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -30,6 +31,11 @@ MAX_TTL_MS = 60 * 60 * 1000
 CLOCK_SKEW_MS = 30 * 1000
 DEFAULT_MAX_HOPS = 8
 MAX_HOPS_CEILING = 64
+MAX_SAFE_INTEGER = 2**53 - 1  # the largest integer every JSON implementation reads exactly (RFC 8785)
+MAX_USD = Decimal(10) ** 12
+IDENTIFIER = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+MAC_PATTERN = re.compile(r"[0-9a-f]{64}")
+DIGEST_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
 
 MESSAGE_TYPES = frozenset(
     {
@@ -75,6 +81,7 @@ BUDGET_FIELDS = ("maxHops", "maxTokens", "maxUsd", "usedTokens", "usedUsd")
 MALFORMED = "MALFORMED"
 OVERSIZED = "OVERSIZED"
 INVALID_UTF8 = "INVALID_UTF8"
+NUL_CHARACTER = "NUL_CHARACTER"
 TOO_DEEP = "TOO_DEEP"
 SCHEMA = "SCHEMA_INVALID"
 UNKNOWN_TYPE = "UNKNOWN_TYPE"
@@ -117,13 +124,15 @@ class Budget:
 
     def spend(self, *, tokens: int = 0, usd: Decimal | float | int = 0) -> Budget:
         """The budget after this node spent `tokens` / `usd`; raises when that exceeds a limit."""
-        if not _is_int(tokens) or tokens < 0:
+        if not _is_int(tokens) or not 0 <= tokens <= MAX_SAFE_INTEGER:
             raise EnvelopeError(INVALID_BUDGET, "spent tokens must be a non-negative integer")
         spent_usd = _usd(usd, "spent usd")
         after = Budget(
             self.max_hops, self.max_tokens, self.max_usd, self.used_tokens + tokens, self.used_usd + spent_usd
         )
         after.check_spend()
+        if after.used_tokens > MAX_SAFE_INTEGER or after.used_usd > MAX_USD:
+            raise EnvelopeError(BUDGET_EXCEEDED, "the spend is beyond what a budget can carry")
         return after
 
     def check_spend(self) -> None:
@@ -143,8 +152,8 @@ def _usd(value: Any, name: str) -> Decimal:
     if isinstance(value, float) and not math.isfinite(value):
         raise EnvelopeError(INVALID_BUDGET, f"{name} must be finite")
     amount = Decimal(str(value))
-    if not amount.is_finite() or amount < 0:
-        raise EnvelopeError(INVALID_BUDGET, f"{name} must be a finite, non-negative number")
+    if not amount.is_finite() or not 0 <= amount <= MAX_USD:
+        raise EnvelopeError(INVALID_BUDGET, f"{name} must be a finite number from 0 to {MAX_USD:,}")
     return amount
 
 
@@ -167,11 +176,11 @@ def parse_budget(value: Any) -> Budget:
     if not _is_int(hops) or not 0 <= hops <= MAX_HOPS_CEILING:
         raise EnvelopeError(INVALID_BUDGET, f"maxHops must be an integer from 0 to {MAX_HOPS_CEILING}")
     max_tokens = value["maxTokens"]
-    if max_tokens is not None and (not _is_int(max_tokens) or max_tokens < 0):
-        raise EnvelopeError(INVALID_BUDGET, "maxTokens must be null or a non-negative integer")
+    if max_tokens is not None and (not _is_int(max_tokens) or not 0 <= max_tokens <= MAX_SAFE_INTEGER):
+        raise EnvelopeError(INVALID_BUDGET, "maxTokens must be null or an integer from 0 to 2^53-1")
     used_tokens = value["usedTokens"]
-    if not _is_int(used_tokens) or used_tokens < 0:
-        raise EnvelopeError(INVALID_BUDGET, "usedTokens must be a non-negative integer")
+    if not _is_int(used_tokens) or not 0 <= used_tokens <= MAX_SAFE_INTEGER:
+        raise EnvelopeError(INVALID_BUDGET, "usedTokens must be an integer from 0 to 2^53-1")
     max_usd = None if value["maxUsd"] is None else _usd(value["maxUsd"], "maxUsd")
     return Budget(hops, max_tokens, max_usd, used_tokens, _usd(value["usedUsd"], "usedUsd"))
 
@@ -257,9 +266,17 @@ def _keep_constant(name: str) -> float:
     return float(name.lower().replace("infinity", "inf"))  # NaN/Infinity reach the budget check
 
 
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Duplicate member names are ambiguous (first or last wins?): refuse them outright."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise EnvelopeError(MALFORMED, "an object repeats a member name")
+    return document
+
+
 def loads(raw: bytes | str, *, max_bytes: int = MAX_ENVELOPE_BYTES, max_depth: int = MAX_DEPTH) -> Any:
     """Bytes off the wire → a JSON value, refusing oversize, invalid UTF-8 and deep nesting."""
-    if len(raw) > max_bytes:
+    if len(raw) > max_bytes or (isinstance(raw, str) and len(raw.encode("utf-8", "surrogatepass")) > max_bytes):
         raise EnvelopeError(OVERSIZED, f"more than {max_bytes} bytes")
     if isinstance(raw, bytes):
         try:
@@ -267,7 +284,7 @@ def loads(raw: bytes | str, *, max_bytes: int = MAX_ENVELOPE_BYTES, max_depth: i
         except UnicodeDecodeError as exc:
             raise EnvelopeError(INVALID_UTF8, f"not UTF-8 at byte {exc.start}") from exc
     try:
-        value = json.loads(raw, parse_constant=_keep_constant)
+        value = json.loads(raw, parse_constant=_keep_constant, object_pairs_hook=_unique_members)
     except RecursionError as exc:
         raise EnvelopeError(TOO_DEEP, "nesting too deep to parse") from exc
     except ValueError as exc:
@@ -289,7 +306,8 @@ def check_depth(value: Any, max_depth: int = MAX_DEPTH) -> None:
 
 
 def check_strings(value: Any) -> None:
-    """Lone surrogates (JSON escapes like \\udc80) are not Unicode text: refuse them as invalid UTF-8."""
+    """Lone surrogates (JSON escapes like \\udc80) are not Unicode text: refuse them as invalid
+    UTF-8. NUL is refused too: no store we use (PostgreSQL jsonb) can keep it."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -298,6 +316,8 @@ def check_strings(value: Any) -> None:
                 item.encode("utf-8")
             except UnicodeEncodeError as exc:
                 raise EnvelopeError(INVALID_UTF8, "a string holds an unpaired surrogate") from exc
+            if "\x00" in item:
+                raise EnvelopeError(NUL_CHARACTER, "a string holds a NUL character")
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -340,8 +360,13 @@ def _require(condition: bool, message: str) -> None:
         raise EnvelopeError(SCHEMA, message)
 
 
-def _short_str(value: Any, limit: int = 128) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= limit
+def _matches(pattern: re.Pattern[str], value: Any) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
+def _identifier(value: Any) -> bool:
+    """ASCII only, so identifiers compare in constant time and print safely in the audit trail."""
+    return _matches(IDENTIFIER, value)
 
 
 def check_schema(document: Any) -> Envelope:
@@ -354,18 +379,21 @@ def check_schema(document: Any) -> Envelope:
     check_strings(document)
     _require(document["v"] == VERSION and _is_int(document["v"]), f"unsupported envelope version {document['v']!r}")
     for name in ("id", "source", "target", "session", "nonce"):
-        _require(_short_str(document[name]), f"{name} must be a non-empty string of at most 128 characters")
+        _require(_identifier(document[name]), f"{name} must be 1-128 characters of A-Z a-z 0-9 . _ : -")
     if not isinstance(document["type"], str) or document["type"] not in MESSAGE_TYPES:
         raise EnvelopeError(UNKNOWN_TYPE, f"unknown message type {str(document['type'])[:40]!r}")
     for name in ("seq", "ts", "exp"):
-        _require(_is_int(document[name]) and 0 <= document[name] < 2**63, f"{name} must be a non-negative integer")
-    _require(document["reply_to"] is None or _short_str(document["reply_to"]), "reply_to must be null or an id")
+        _require(
+            _is_int(document[name]) and 0 <= document[name] <= MAX_SAFE_INTEGER,
+            f"{name} must be an integer from 0 to 2^53-1",
+        )
+    _require(document["reply_to"] is None or _identifier(document["reply_to"]), "reply_to must be null or an id")
     hops = document["hops"]
     _require(isinstance(hops, list) and 0 < len(hops) <= MAX_HOPS_CEILING + 1, "hops must list 1 to 65 node ids")
-    _require(all(_short_str(hop) for hop in hops), "hops must be node ids")
+    _require(all(_identifier(hop) for hop in hops), "hops must be node ids")
     _require(hops[-1] == document["source"], "the last hop must be the source")
-    _require(isinstance(document["payload_digest"], str), "payload_digest must be a string")
-    _require(isinstance(document["mac"], str) and len(document["mac"]) == 64, "mac must be 64 hex characters")
+    _require(_matches(DIGEST_PATTERN, document["payload_digest"]), "payload_digest must be sha256: and 64 hex digits")
+    _require(_matches(MAC_PATTERN, document["mac"]), "mac must be 64 lowercase hex digits")
     return Envelope(document, parse_budget(document["budget"]))
 
 
@@ -378,9 +406,10 @@ def verify_mac(key: bytes, envelope: Envelope, *, max_bytes: int = MAX_ENVELOPE_
     if len(signed_bytes) > max_bytes:
         raise EnvelopeError(OVERSIZED, f"the envelope is {len(signed_bytes)} bytes; the limit is {max_bytes}")
     expected = hmac.new(key, signed_bytes, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, envelope.document["mac"]):
+    if not hmac.compare_digest(expected.encode(), envelope.document["mac"].encode()):
         raise EnvelopeError(BAD_MAC, "the MAC does not verify under this session's key")
-    if not hmac.compare_digest(payload_digest(envelope.document["payload"]), envelope.document["payload_digest"]):
+    digest = payload_digest(envelope.document["payload"]).encode()
+    if not hmac.compare_digest(digest, envelope.document["payload_digest"].encode()):
         raise EnvelopeError(DIGEST_MISMATCH, "payload_digest does not match the payload")
 
 
@@ -406,7 +435,7 @@ def open_envelope(
     """All stateless checks in the order a receiver runs them. `key_for(envelope)` returns the
     session key (and raises EnvelopeError for an unknown session) once the shape is known."""
     envelope = check_schema(document)
-    if not hmac.compare_digest(envelope.document["target"], audience):
+    if not hmac.compare_digest(envelope.document["target"].encode(), audience.encode()):
         raise EnvelopeError(WRONG_AUDIENCE, "this envelope is addressed to another node")
     verify_mac(key_for(envelope), envelope, max_bytes=max_bytes)
     check_time(envelope, now_ms=now_ms, skew_ms=skew_ms)

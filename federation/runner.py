@@ -29,6 +29,9 @@ class Component:
     argv: list[str]
 
 
+MAX_WEBSOCKET_MESSAGE_BYTES = 8 * 1024 * 1024 + 64 * 1024  # the batch frame limit, plus framing slack
+
+
 def _endpoint(kind: str, port: int, host: str) -> str:
     return f"{kind}:port={port}:interface={host.replace(':', chr(92) + ':')}"  # IPv6 colons escaped
 
@@ -76,6 +79,12 @@ def components(
                 _endpoint("tcp", port, host),
                 "-e",
                 _endpoint("accordmtls", federation_port, host),
+                # Envelope batches are up to 8 MiB (Daphne's default limit is 1 MiB, beyond
+                # which it drops the connection without a word).
+                "--websocket-max-message-size",
+                str(MAX_WEBSOCKET_MESSAGE_BYTES),
+                "--websocket-max-frame-size",
+                str(MAX_WEBSOCKET_MESSAGE_BYTES),
                 "federation.asgi:application",
             ],
         ),

@@ -229,6 +229,7 @@ else:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # else Celery's pidbox files land in the cwd
         "store_processed": False,
         "polling_interval": 0.05,  # the default 1 s would put a second on every delivery
     }

@@ -50,7 +50,10 @@ BATCH_SIZE = 200
 LEASE_SECONDS = 20
 LINGER_SECONDS = 2.0
 # Refusals an honest sender can cure by signing again later (fresh session, sequence, clock).
-RETRYABLE = frozenset({UNKNOWN_SESSION, SESSION_EXPIRED, SEQUENCE_OUT_OF_WINDOW, env.EXPIRED, "INTERNAL"})
+# Clock errors go both ways, so EXPIRED and FUTURE_DATED are both retried until the dead letter.
+RETRYABLE = frozenset(
+    {UNKNOWN_SESSION, SESSION_EXPIRED, SEQUENCE_OUT_OF_WINDOW, env.EXPIRED, env.FUTURE_DATED, "INTERNAL"}
+)
 
 
 class MessagingError(Exception):
@@ -476,43 +479,75 @@ def _settle(peer: Peer, session: Session, messages: list[OutboxMessage], results
         _retry_or_dead_letter(peer, [message], code, "the receiver asked for a retry")
 
 
+def _seal_all(
+    peer: Peer, session: Session, messages: list[OutboxMessage]
+) -> tuple[list[tuple[OutboxMessage, dict[str, Any]]], list[OutboxMessage]]:
+    """Sign each message afresh: new sequence number, nonce and timestamp, same id. A message
+    that cannot be signed (it was validated when queued, so this is a defect) fails alone."""
+    identity, key = get_identity(), open_mac_key(session)
+    first_seq = _allocate_sequence(session, len(messages))
+    ttl_ms, now_ms = settings.FEDERATION_ENVELOPE_TTL_SECONDS * 1000, _now_ms()
+    sealed, unsealable = [], []
+    for offset, message in enumerate(messages):
+        try:
+            document = env.seal(
+                key,
+                message_id=message.message_id,
+                message_type=message.message_type,
+                source=identity.node_id,
+                target=peer.node_id,
+                session=session.session_id,
+                seq=first_seq + offset,
+                now_ms=now_ms,
+                budget=env.parse_budget(message.budget),
+                hops=message.hops,
+                payload=message.payload,
+                reply_to=message.reply_to or None,
+                ttl_ms=ttl_ms,
+            )
+        except (env.EnvelopeError, CanonicalJSONError):
+            unsealable.append(message)
+            continue
+        sealed.append((message, document))
+    return sealed, unsealable
+
+
+def _frames(sealed: list[tuple[OutboxMessage, dict[str, Any]]]) -> list[list[tuple[OutboxMessage, dict]]]:
+    """Split a batch so that every frame stays under the receiver's frame limit."""
+    frames: list[list[tuple[OutboxMessage, dict]]] = [[]]
+    size = 0
+    for pair in sealed:
+        length = transport.encoded_size(pair[1])
+        if frames[-1] and size + length > transport.FRAME_BUDGET_BYTES:
+            frames.append([])
+            size = 0
+        frames[-1].append(pair)
+        size += length
+    return [frame for frame in frames if frame]
+
+
 def _deliver(peer: Peer, messages: list[OutboxMessage]) -> None:
     session = _live_session(peer)
     if session is None:
         _retry_or_dead_letter(peer, messages, NO_SESSION, "no live session with this peer; waiting for one")
         return
-    identity = get_identity()
-    key = open_mac_key(session)
-    first_seq = _allocate_sequence(session, len(messages))
-    ttl_ms = settings.FEDERATION_ENVELOPE_TTL_SECONDS * 1000
-    now_ms = _now_ms()
-    envelopes = [
-        env.seal(
-            key,
-            message_id=message.message_id,
-            message_type=message.message_type,
-            source=identity.node_id,
-            target=peer.node_id,
-            session=session.session_id,
-            seq=first_seq + offset,
-            now_ms=now_ms,
-            budget=env.parse_budget(message.budget),
-            hops=message.hops,
-            payload=message.payload,
-            reply_to=message.reply_to or None,
-            ttl_ms=ttl_ms,
-        )
-        for offset, message in enumerate(messages)
-    ]
-    try:
-        results = transport.post_batch(
-            transport.envelopes_url(peer.federation_url), peer.tls_fingerprint, _client_context(), envelopes
-        )
-    except transport.TransportError as exc:
-        Peer.objects.filter(pk=peer.pk).update(last_error=exc.code[:64])
-        _retry_or_dead_letter(peer, messages, exc.code, str(exc))
-        return
-    _settle(peer, session, messages, results)
+    sealed, unsealable = _seal_all(peer, session, messages)
+    if unsealable:
+        _settle(peer, session, unsealable, [{"status": "refused", "code": env.MALFORMED}] * len(unsealable))
+    for frame in _frames(sealed):
+        batch = [message for message, _ in frame]
+        try:
+            results = transport.post_batch(
+                transport.envelopes_url(peer.federation_url),
+                peer.tls_fingerprint,
+                _client_context(),
+                [document for _, document in frame],
+            )
+        except transport.TransportError as exc:
+            Peer.objects.filter(pk=peer.pk).update(last_error=exc.code[:64])
+            _retry_or_dead_letter(peer, batch, exc.code, str(exc))
+            continue
+        _settle(peer, session, batch, results)
 
 
 _context_cache: dict[str, Any] = {}
@@ -718,6 +753,11 @@ def _store(accepted: list[tuple[int, env.Envelope]], sessions: _Sessions) -> dic
     return outcome
 
 
+def _printable(value: Any, limit: int = 64) -> str:
+    """Whatever a hostile peer put in a field, as safe ASCII for the audit trail."""
+    return ascii(value)[1:-1][:limit] if isinstance(value, str) else ""
+
+
 def _audit_refusals(refused: list[tuple[Any, str, str]], sessions: _Sessions, client_addr: str) -> None:
     """Outside the storing transaction, so a refusal is recorded even when nothing else is."""
     if not refused:
@@ -728,7 +768,7 @@ def _audit_refusals(refused: list[tuple[Any, str, str]], sessions: _Sessions, cl
         document = item if isinstance(item, dict) else {}
         session_id = document.get("session") if isinstance(document.get("session"), str) else ""
         session = sessions.by_id.get(session_id, (None, b""))[0]
-        subject = session.peer.node_id if session else str(document.get("source", client_addr))[:200]
+        subject = session.peer.node_id if session else (_printable(document.get("source"), 200) or client_addr)
         if code == env.BAD_MAC and session is not None:
             hmac_failures[session.pk] = hmac_failures.get(session.pk, 0) + 1
         events.append(
@@ -737,8 +777,8 @@ def _audit_refusals(refused: list[tuple[Any, str, str]], sessions: _Sessions, cl
                 outcome=Outcome.DENIED,
                 subject=subject,
                 details={
-                    "id": str(document.get("id", ""))[:64],
-                    "type": str(document.get("type", ""))[:40],
+                    "id": _printable(document.get("id")),
+                    "type": _printable(document.get("type"), 40),
                     "direction": "inbound",
                     "reason": code,
                     "message": text[:300],

@@ -21,6 +21,15 @@ from federation import tls
 CONNECT_TIMEOUT = 5.0
 ANSWER_TIMEOUT = 15.0
 MAX_BATCH_FRAME_BYTES = 8 * 1024 * 1024
+FRAME_BUDGET_BYTES = MAX_BATCH_FRAME_BYTES - 64 * 1024  # what a sender packs into one frame
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def encoded_size(envelope: dict[str, Any]) -> int:
+    return len(_dumps(envelope).encode("utf-8"))
 
 
 class TransportError(Exception):
@@ -69,7 +78,7 @@ def post_batch(url: str, pinned: str, context: ssl.SSLContext, envelopes: list[d
     try:
         if connection is None:
             connection = _open(url, pinned, context)
-        connection.send(json.dumps({"type": "envelopes", "items": envelopes}, separators=(",", ":")))
+        connection.send(_dumps({"type": "envelopes", "items": envelopes}))
         raw = connection.recv(timeout=ANSWER_TIMEOUT)
     except TimeoutError as exc:
         if connection is not None:
