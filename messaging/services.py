@@ -177,7 +177,7 @@ def _queue(peer: Peer, draft: Draft, *, actor: str, broadcast_id: str = "") -> O
 def _kick_delivery() -> None:
     from messaging import tasks  # tasks import this module
 
-    transaction.on_commit(tasks.kick)
+    transaction.on_commit(tasks.kick, robust=True)
 
 
 def send(*, node_id: str, draft: Draft, actor: str) -> OutboxMessage:
@@ -351,21 +351,19 @@ def _claim(limit: int) -> tuple[Peer, list[OutboxMessage]] | None:
     due = Q(state=DeliveryState.QUEUED, next_attempt_at__lte=now, peer__isnull=False) & (
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
-    first = OutboxMessage.objects.filter(due).order_by("next_attempt_at", "id").values_list("peer_id", flat=True)[:1]
-    peer_ids = list(first)
-    if not peer_ids:
+    candidates = list(OutboxMessage.objects.filter(due).order_by("id").values_list("pk", "peer_id")[: limit * 2])
+    if not candidates:
         return None
-    ids = list(
-        OutboxMessage.objects.filter(due, peer_id=peer_ids[0]).order_by("id").values_list("pk", flat=True)[:limit]
-    )
+    peer_id = candidates[0][1]  # the oldest due message decides whose batch this is
+    ids = [pk for pk, owner in candidates if owner == peer_id][:limit]
     token = secrets.token_hex(8)
     OutboxMessage.objects.filter(due, pk__in=ids).update(
         claim_token=token, claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS)
     )
-    claimed = list(OutboxMessage.objects.filter(claim_token=token, pk__in=ids).order_by("id"))
+    claimed = list(OutboxMessage.objects.select_related("peer").filter(claim_token=token, pk__in=ids).order_by("id"))
     if not claimed:
         return None
-    return Peer.objects.get(pk=peer_ids[0]), claimed
+    return claimed[0].peer, claimed
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -570,7 +568,7 @@ def deliver_due(*, linger: float = 0.0, batch_size: int = BATCH_SIZE) -> int:
         if claimed is None:
             if time.monotonic() - idle_since >= linger:
                 return tried
-            time.sleep(0.01)
+            time.sleep(0.005)
             continue
         peer, messages = claimed
         _deliver(peer, messages)
@@ -650,8 +648,8 @@ def receive_batch(items: list[Any], *, client_fingerprint: str, client_addr: str
         except env.EnvelopeError as exc:
             refusals.append((index, exc.code, str(exc)))
     try:
-        stored = _store(accepted, sessions)
-    except IntegrityError:  # a concurrent batch carried the same nonce or id: settle one by one
+        stored = _store(accepted, sessions, careful=False)
+    except IntegrityError:  # a replay, or a concurrent batch with the same nonce or id: one by one
         stored = {}
         for pair in accepted:
             stored.update(_store_alone(pair, sessions))
@@ -669,22 +667,27 @@ def receive_batch(items: list[Any], *, client_fingerprint: str, client_addr: str
 def _store_alone(pair: tuple[int, env.Envelope], sessions: _Sessions) -> dict[int, Any]:
     for _ in range(3):
         try:
-            return _store([pair], sessions)
+            return _store([pair], sessions, careful=True)
         except IntegrityError:
             continue
     return {pair[0]: ("INTERNAL", "could not store the envelope; retry")}
 
 
 @transaction.atomic
-def _store(accepted: list[tuple[int, env.Envelope]], sessions: _Sessions) -> dict[int, Any]:
-    """Replay checks and inbox writes in one transaction: 'stored' / 'duplicate' / (code, text)."""
+def _store(accepted: list[tuple[int, env.Envelope]], sessions: _Sessions, *, careful: bool) -> dict[int, Any]:
+    """Replay checks and inbox writes in one transaction: 'stored' / 'duplicate' / (code, text).
+
+    The fast path lets the unique constraints find replays (an IntegrityError sends the batch
+    back one envelope at a time); the careful path looks them up first and names them."""
     if not accepted:
         return {}
     outcome: dict[int, Any] = {}
     nonces = {e.document["nonce"] for _, e in accepted}
-    seen_nonces = set(SeenEnvelope.objects.filter(nonce__in=nonces).values_list("nonce", flat=True))
+    seen_nonces: set[str] = set()
     seen_pairs: set[tuple[str, int]] = set()
-    for session_id in {e.session for _, e in accepted}:
+    if careful:
+        seen_nonces = set(SeenEnvelope.objects.filter(nonce__in=nonces).values_list("nonce", flat=True))
+    for session_id in {e.session for _, e in accepted} if careful else ():
         seqs = [e.seq for _, e in accepted if e.session == session_id]
         seen_pairs |= {
             (session_id, seq)
@@ -749,7 +752,11 @@ def _store(accepted: list[tuple[int, env.Envelope]], sessions: _Sessions) -> dic
     if queries:
         from messaging import tasks
 
-        transaction.on_commit(lambda: [tasks.answer_memory_query.delay(message_id) for message_id in queries])
+        def answer_later() -> None:
+            for message_id in queries:
+                tasks.answer_memory_query.apply_async(args=[message_id], retry=False)
+
+        transaction.on_commit(answer_later, robust=True)  # if the broker is down, beat's sweep answers
     return outcome
 
 
@@ -908,6 +915,21 @@ def answer_memory_query(*, message_id: str) -> OutboxMessage | None:
         },
     )
     return reply(inbox_id=message_id, payload=answer, actor="memory")
+
+
+def answer_pending_queries(*, older_than_seconds: float = 10.0) -> int:
+    """Beat's sweep: memory queries whose answering task was lost (broker down, worker killed)."""
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    pending = InboxMessage.objects.filter(
+        message_type="memory-query", status=InboxStatus.NEW, received_at__lt=cutoff, peer__isnull=False
+    ).values_list("message_id", flat=True)[:100]
+    answered = 0
+    for message_id in list(pending):
+        try:
+            answered += answer_memory_query(message_id=message_id) is not None
+        except MessagingError:  # e.g. the asker's tier dropped meanwhile: leave it for an operator
+            mark_handled(message_id=message_id, actor="memory")
+    return answered
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.1) -> Any:

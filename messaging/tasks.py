@@ -30,6 +30,8 @@ def kick() -> None:
 @app.task(name="messaging.tasks.deliver", ignore_result=True)
 def deliver(linger: float = 0.0) -> None:
     services.deliver_due(linger=linger)
+    if not linger:  # beat's sweep, not a nudge after a send
+        services.answer_pending_queries()
 
 
 @app.task(name="messaging.tasks.answer_memory_query", ignore_result=True)

@@ -375,3 +375,46 @@ def test_admin_requeues_dead_letters(client: Any, superuser: Any) -> None:
     assert message.state == "queued"
     detail = client.get(f"/admin/messaging/outboxmessage/{message.pk}/change/")
     assert detail.status_code == 200 and "zebra-7" in detail.content.decode()
+
+
+def test_beats_sweep_answers_memory_queries_whose_task_was_lost() -> None:
+    peer = make_peer()
+    MemoryEntry.objects.create(namespace="n", key="plan", value="north", classification="public")
+    query = received(peer, message_type="memory-query")
+    InboxMessage.objects.filter(pk=query.pk).update(
+        payload={"query": "plan"}, received_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
+    )
+    fresh = received(peer, message_type="memory-query")  # its task may still be on its way
+    assert services.answer_pending_queries() == 1
+    answer = OutboxMessage.objects.get(reply_to=query.message_id)
+    assert answer.message_type == "memory-response" and answer.payload["matches"][0]["value"] == "north"
+    assert not OutboxMessage.objects.filter(reply_to=fresh.message_id).exists()
+    assert services.answer_pending_queries() == 0  # answered once
+
+
+def test_pinning_a_tier_in_the_admin_needs_a_reason_and_is_audited(client: Any, superuser: Any) -> None:
+    client.force_login(superuser)
+    peer = make_peer(TrustTier.VERIFIED)
+    url = f"/admin/peers/peer/{peer.pk}/change/"
+    form = {
+        "display_name": peer.display_name,
+        "pinned_tier": "2",
+        "pin_reason": "",
+        "sessions-TOTAL_FORMS": "1",
+        "sessions-INITIAL_FORMS": "1",
+        "sessions-MIN_NUM_FORMS": "0",
+        "sessions-MAX_NUM_FORMS": "1000",
+        "sessions-0-id": str(Session.objects.get(peer=peer).pk),
+        "sessions-0-peer": str(peer.pk),
+    }
+    assert "Say why the tier is pinned" in client.post(url, form).content.decode()
+    response = client.post(url, {**form, "pin_reason": "audit passed"})
+    assert response.status_code == 302
+    peer.refresh_from_db()
+    assert (peer.effective_tier, peer.trust_tier, peer.pinned_by) == (
+        TrustTier.ATTESTED,
+        TrustTier.VERIFIED,
+        "admin:root",
+    )
+    event = AuditEvent.objects.get(action="trust.pinned")
+    assert event.actor == "admin:root" and event.details["reason"] == "audit passed"
