@@ -155,7 +155,9 @@ else:
             "OPTIONS": {
                 # WAL lets the web, worker and beat processes read while one writes; IMMEDIATE
                 # takes the write lock at BEGIN so the audit chain head is never raced.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # Checkpoints run in beat's `checkpoint_database` task, never inside a commit:
+                # an automatic checkpoint stalls whichever request happens to cross the limit.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;",
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
@@ -225,6 +227,7 @@ if FEDERATION_REDIS_URL:
 else:
     _broker_dir = FEDERATION_HOME / "broker"
     CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT = "federation.broker:Transport"  # atomic publishes (federation/broker.py)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -263,6 +266,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 300.0},
     },
+    **(
+        {}
+        if _database_url.startswith("postgres")
+        else {
+            "checkpoint-database": {
+                "task": "federation.tasks.checkpoint_database",
+                "schedule": 1.0,
+                "options": {"expires": 1.0},
+            }
+        }
+    ),
     "refresh-manifest": {
         "task": "federation.tasks.refresh_manifest",
         "schedule": 300.0,

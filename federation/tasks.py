@@ -16,6 +16,11 @@ def worker_heartbeat() -> None:
     services.record_worker_heartbeat(worker=worker_heartbeat.request.hostname or socket.gethostname(), via="beat")
 
 
+@app.task(name="federation.tasks.checkpoint_database", ignore_result=True)
+def checkpoint_database() -> None:
+    services.checkpoint_database()
+
+
 @app.task(name="federation.tasks.refresh_manifest", ignore_result=True)
 def refresh_manifest() -> None:
     services.current_manifest()
