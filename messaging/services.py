@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -344,9 +344,21 @@ def requeue(*, message_ids: list[str], actor: str) -> int:
 # --- delivering ---------------------------------------------------------------------------------
 
 
-def _claim(limit: int) -> tuple[Peer, list[OutboxMessage]] | None:
-    """Lease up to `limit` due messages of one peer. The conditions are repeated in the UPDATE,
-    so two workers racing for the same rows cannot both win them."""
+@dataclass
+class Lease:
+    """Due messages of one peer leased to this run, with the session and the sequence numbers
+    they will be signed with (no session: they wait for one)."""
+
+    peer: Peer
+    messages: list[OutboxMessage]
+    session: Session | None
+    first_seq: int
+
+
+def _lease(limit: int) -> Lease | None:
+    """Lease up to `limit` due messages of one peer and reserve their sequence numbers, in one
+    transaction (one durable commit). The due conditions are repeated in the UPDATE, so two
+    workers racing for the same rows cannot both win them."""
     now = timezone.now()
     due = Q(state=DeliveryState.QUEUED, next_attempt_at__lte=now, peer__isnull=False) & (
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
@@ -357,13 +369,18 @@ def _claim(limit: int) -> tuple[Peer, list[OutboxMessage]] | None:
     peer_id = candidates[0][1]  # the oldest due message decides whose batch this is
     ids = [pk for pk, owner in candidates if owner == peer_id][:limit]
     token = secrets.token_hex(8)
-    OutboxMessage.objects.filter(due, pk__in=ids).update(
-        claim_token=token, claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS)
-    )
-    claimed = list(OutboxMessage.objects.select_related("peer").filter(claim_token=token, pk__in=ids).order_by("id"))
-    if not claimed:
-        return None
-    return claimed[0].peer, claimed
+    with transaction.atomic():
+        OutboxMessage.objects.filter(due, pk__in=ids).update(
+            claim_token=token, claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS)
+        )
+        claimed = list(
+            OutboxMessage.objects.select_related("peer").filter(claim_token=token, pk__in=ids).order_by("id")
+        )
+        if not claimed:
+            return None
+        session = _live_session(claimed[0].peer)
+        first_seq = _reserve_sequence(session, len(claimed)) if session else 0
+    return Lease(claimed[0].peer, claimed, session, first_seq)
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -381,17 +398,28 @@ def _live_session(peer: Peer) -> Session | None:
     )
 
 
-@transaction.atomic
-def _allocate_sequence(session: Session, count: int) -> int:
+def _reserve_sequence(session: Session, count: int) -> int:
+    """In the caller's transaction, under a row lock: numbers are never handed out twice, even
+    by overlapping runs, and the reservation is as durable as the lease."""
     last = Session.objects.select_for_update().values_list("envelope_seq_sent", flat=True).get(pk=session.pk)
     Session.objects.filter(pk=session.pk).update(envelope_seq_sent=last + count)
     return last + 1
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """For writes a crash may lose harmlessly, on PostgreSQL: do not wait for the WAL flush.
+    A lost settlement only means the lease expires and the batch is sent again, which the
+    receiver answers "duplicate"; rows and their audit events still commit or vanish together."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _retry_or_dead_letter(peer: Peer, messages: list[OutboxMessage], code: str, text: str) -> None:
     now = timezone.now()
     events = []
     with transaction.atomic():
+        _commit_without_waiting_for_disk()
         for message in messages:
             attempts = message.attempts + 1
             if attempts >= settings.FEDERATION_DELIVERY_MAX_ATTEMPTS:
@@ -427,6 +455,7 @@ def _settle(peer: Peer, session: Session, messages: list[OutboxMessage], results
     now = timezone.now()
     delivered, retry, events = [], [], []
     with transaction.atomic():
+        _commit_without_waiting_for_disk()
         for message, result in zip(messages, results, strict=True):
             status = result.get("status") if isinstance(result, dict) else None
             code = str(result.get("code", "")) if isinstance(result, dict) else "MALFORMED_ANSWER"
@@ -478,12 +507,11 @@ def _settle(peer: Peer, session: Session, messages: list[OutboxMessage], results
 
 
 def _seal_all(
-    peer: Peer, session: Session, messages: list[OutboxMessage]
+    peer: Peer, session: Session, messages: list[OutboxMessage], first_seq: int
 ) -> tuple[list[tuple[OutboxMessage, dict[str, Any]]], list[OutboxMessage]]:
     """Sign each message afresh: new sequence number, nonce and timestamp, same id. A message
     that cannot be signed (it was validated when queued, so this is a defect) fails alone."""
     identity, key = get_identity(), open_mac_key(session)
-    first_seq = _allocate_sequence(session, len(messages))
     ttl_ms, now_ms = settings.FEDERATION_ENVELOPE_TTL_SECONDS * 1000, _now_ms()
     sealed, unsealable = [], []
     for offset, message in enumerate(messages):
@@ -524,12 +552,12 @@ def _frames(sealed: list[tuple[OutboxMessage, dict[str, Any]]]) -> list[list[tup
     return [frame for frame in frames if frame]
 
 
-def _deliver(peer: Peer, messages: list[OutboxMessage]) -> None:
-    session = _live_session(peer)
+def _deliver(lease: Lease) -> None:
+    peer, session, messages = lease.peer, lease.session, lease.messages
     if session is None:
         _retry_or_dead_letter(peer, messages, NO_SESSION, "no live session with this peer; waiting for one")
         return
-    sealed, unsealable = _seal_all(peer, session, messages)
+    sealed, unsealable = _seal_all(peer, session, messages, lease.first_seq)
     if unsealable:
         _settle(peer, session, unsealable, [{"status": "refused", "code": env.MALFORMED}] * len(unsealable))
     for frame in _frames(sealed):
@@ -564,15 +592,14 @@ def deliver_due(*, linger: float = 0.0, batch_size: int = BATCH_SIZE) -> int:
     tried = 0
     idle_since = time.monotonic()
     while True:
-        claimed = _claim(batch_size)
-        if claimed is None:
+        lease = _lease(batch_size)
+        if lease is None:
             if time.monotonic() - idle_since >= linger:
                 return tried
             time.sleep(0.005)
             continue
-        peer, messages = claimed
-        _deliver(peer, messages)
-        tried += len(messages)
+        _deliver(lease)
+        tried += len(lease.messages)
         idle_since = time.monotonic()
 
 
