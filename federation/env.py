@@ -40,6 +40,7 @@ KNOWN_VARIABLES = {
     "FEDERATION_DELIVERY_MAX_ATTEMPTS": "delivery attempts before a message is dead-lettered (default 12)",
     "FEDERATION_DELIVERY_BACKOFF_MS": "first retry delay; doubles per attempt, with jitter (default 500)",
     "FEDERATION_DELIVERY_BACKOFF_MAX_SECONDS": "longest retry delay (default 60)",
+    "FEDERATION_DELIVERY_LOOPS": "concurrent delivery loops per host (default 1 on SQLite, 2 on PostgreSQL)",
     "FEDERATION_HEARTBEAT_SECONDS": "worker liveness heartbeat interval (default 10)",
 }
 

@@ -71,6 +71,9 @@ try:
     FEDERATION_DELIVERY_BACKOFF_MAX_SECONDS = env.get_int(
         _environ, "FEDERATION_DELIVERY_BACKOFF_MAX_SECONDS", 60, low=1, high=86400
     )
+    FEDERATION_DELIVERY_LOOPS = env.get_int(
+        _environ, "FEDERATION_DELIVERY_LOOPS", 2 if _database_url.startswith("postgres") else 1, low=1, high=16
+    )
     _extra_hosts = env.get_list(_environ, "FEDERATION_ALLOWED_HOSTS")
 except (env.EnvError, home.HomeError) as exc:
     raise ImproperlyConfigured(str(exc)) from exc

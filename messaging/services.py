@@ -9,13 +9,16 @@ the inbox at most once, and answers per envelope: stored, duplicate or refused w
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -49,6 +52,7 @@ SEQUENCE_WINDOW = 4096
 BATCH_SIZE = 200
 LEASE_SECONDS = 20
 LINGER_SECONDS = 2.0
+MAX_RUN_SECONDS = 20.0
 # Refusals an honest sender can cure by signing again later (fresh session, sequence, clock).
 # Clock errors go both ways, so EXPIRED and FUTURE_DATED are both retried until the dead letter.
 RETRYABLE = frozenset(
@@ -586,12 +590,65 @@ def _client_context() -> Any:
     return _context_cache[identity.node_id]
 
 
+@contextlib.contextmanager
+def _delivery_slot() -> Iterator[bool]:
+    """At most FEDERATION_DELIVERY_LOOPS delivery loops per host (advisory file locks under the
+    node home). On SQLite one loop is fastest: a second only competes for the write lock. On
+    PostgreSQL two overlap their round trips. Yields whether this run got a slot."""
+    folder = Path(settings.FEDERATION_HOME) / "run"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for slot in range(settings.FEDERATION_DELIVERY_LOOPS):
+        with open(folder / f"delivery-{slot}.lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+    yield False
+
+
+def _anything_due() -> bool:
+    now = timezone.now()
+    return OutboxMessage.objects.filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        state=DeliveryState.QUEUED,
+        next_attempt_at__lte=now,
+        peer__isnull=False,
+    ).exists()
+
+
 def deliver_due(*, linger: float = 0.0, batch_size: int = BATCH_SIZE) -> int:
     """Deliver everything due, batch by batch; then keep polling for `linger` seconds so a
-    burst of sends is picked up without another task. Returns the number of messages tried."""
+    burst of sends is picked up without another task. Returns the number of messages tried.
+
+    If every loop slot is taken this returns at once: those loops will see the work. After
+    letting go of its slot a loop looks once more, so a send whose nudge found the slots taken
+    just as a holder was leaving is not left for beat's sweep. A loop hands over after
+    MAX_RUN_SECONDS (to a new task at the back of the queue), so under sustained traffic the
+    worker still runs heartbeats and the other periodic tasks in between."""
+    tried, started = 0, time.monotonic()
+    while True:
+        with _delivery_slot() as holder:
+            if not holder:
+                return tried
+            tried += _delivery_loop(linger=linger, batch_size=batch_size, until=started + MAX_RUN_SECONDS)
+        if not _anything_due():
+            return tried
+        if time.monotonic() - started >= MAX_RUN_SECONDS:
+            from messaging import tasks
+
+            tasks.deliver.apply_async(kwargs={"linger": LINGER_SECONDS}, retry=False)
+            return tried
+
+
+def _delivery_loop(*, linger: float, batch_size: int, until: float) -> int:
     tried = 0
     idle_since = time.monotonic()
-    while True:
+    while time.monotonic() < until:
         lease = _lease(batch_size)
         if lease is None:
             if time.monotonic() - idle_since >= linger:
@@ -601,6 +658,7 @@ def deliver_due(*, linger: float = 0.0, batch_size: int = BATCH_SIZE) -> int:
         _deliver(lease)
         tried += len(lease.messages)
         idle_since = time.monotonic()
+    return tried
 
 
 # --- receiving ----------------------------------------------------------------------------------
