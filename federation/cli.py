@@ -867,39 +867,18 @@ def cmd_outbox_requeue(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK if count == len(args.ids) else EXIT_PROBLEM
 
 
-def cmd_reply(args: argparse.Namespace, out: Output) -> int:
+def cmd_reply_or_forward(args: argparse.Namespace, out: Output) -> int:
+    """`reply` answers a received message; `forward` passes it on. Both spend its budget."""
     from federation import envelope
     from messaging import selectors, services
 
     _require_initialised()
+    spend = {"inbox_id": args.inbox_id, "actor": "cli", "spent_tokens": args.spent_tokens, "spent_usd": args.spent_usd}
     try:
-        sent = services.reply(
-            inbox_id=args.inbox_id,
-            payload=_payload(args.payload),
-            actor="cli",
-            spent_tokens=args.spent_tokens,
-            spent_usd=args.spent_usd,
-        )
-    except (envelope.EnvelopeError, services.MessagingError) as exc:
-        raise _messaging_error(exc) from exc
-    described = selectors.describe_outbox(sent)
-    out.result(described, [f"{described['id']}  {described['type']} → {described['peer']}  {described['state']}"])
-    return EXIT_OK
-
-
-def cmd_forward(args: argparse.Namespace, out: Output) -> int:
-    from federation import envelope
-    from messaging import selectors, services
-
-    _require_initialised()
-    try:
-        sent = services.forward(
-            inbox_id=args.inbox_id,
-            node_id=args.node_id,
-            actor="cli",
-            spent_tokens=args.spent_tokens,
-            spent_usd=args.spent_usd,
-        )
+        if args.command == "forward":
+            sent = services.forward(node_id=args.node_id, **spend)
+        else:
+            sent = services.reply(payload=_payload(args.payload), **spend)
     except (envelope.EnvelopeError, services.MessagingError) as exc:
         raise _messaging_error(exc) from exc
     described = selectors.describe_outbox(sent)
@@ -1002,11 +981,11 @@ def build_parser() -> argparse.ArgumentParser:
     requeue = add("requeue", cmd_outbox_requeue, "give dead-lettered messages a fresh retry budget", outbox_sub)
     requeue.add_argument("ids", nargs="+")
 
-    for name, handler, help_text in (
-        ("reply", cmd_reply, "answer a received task-assignment (task-result) or memory-query"),
-        ("forward", cmd_forward, "pass a received message on to another peer, within its budget"),
+    for name, help_text in (
+        ("reply", "answer a received task-assignment (task-result) or memory-query"),
+        ("forward", "pass a received message on to another peer, within its budget"),
     ):
-        command = add(name, handler, help_text)
+        command = add(name, cmd_reply_or_forward, help_text)
         command.add_argument("inbox_id")
         if name == "forward":
             command.add_argument("node_id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from typing import Any
 
@@ -418,3 +419,17 @@ def test_pinning_a_tier_in_the_admin_needs_a_reason_and_is_audited(client: Any, 
     )
     event = AuditEvent.objects.get(action="trust.pinned")
     assert event.actor == "admin:root" and event.details["reason"] == "audit passed"
+
+
+def test_cli_reply_and_forward_report_ids_and_reason_codes(capsys: Any) -> None:
+    from federation import cli
+
+    origin, onward = make_peer(name="origin"), make_peer(name="onward")
+    task = received(origin, max_hops=0, max_tokens=10)
+    assert cli.main(["forward", task.message_id, onward.node_id, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "HOP_LIMIT_EXCEEDED"
+    assert cli.main(["reply", task.message_id, "--payload", '{"done": true}', "--spent-tokens", "11", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "BUDGET_EXCEEDED"
+    assert cli.main(["reply", task.message_id, "--payload", '{"done": true}', "--spent-tokens", "7", "--json"]) == 0
+    sent = json.loads(capsys.readouterr().out)
+    assert (sent["type"], sent["reply_to"], sent["budget"]["usedTokens"]) == ("task-result", task.message_id, 7)

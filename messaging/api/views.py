@@ -40,6 +40,24 @@ def _actor(request: Request) -> str:
     return f"user:{request.user.get_username()}"
 
 
+def _filtered(rows: QuerySet[Any], request: Request, fields: dict[str, str]) -> QuerySet[Any]:
+    """Exact-match filters from query parameters: {"param": "model_field"}."""
+    for name, field in fields.items():
+        if request.query_params.get(name):
+            rows = rows.filter(**{field: request.query_params[name]})
+    return rows
+
+
+def _draft(fields: dict[str, Any]) -> services.Draft:
+    return services.make_draft(
+        message_type=fields["type"],
+        payload=fields["payload"],
+        max_hops=fields["max_hops"],
+        max_tokens=fields["max_tokens"],
+        max_usd=fields["max_usd"],
+    )
+
+
 class SendSerializer(serializers.Serializer):
     peer = serializers.CharField(required=False, help_text="node id; omit with broadcast")
     broadcast = serializers.BooleanField(default=False)
@@ -92,11 +110,8 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     lookup_field = "message_id"
 
     def get_queryset(self) -> QuerySet[OutboxMessage]:
-        rows = OutboxMessage.objects.select_related("peer")
-        for name, field in (("state", "state"), ("type", "message_type"), ("broadcast", "broadcast_id")):
-            if self.request.query_params.get(name):
-                rows = rows.filter(**{field: self.request.query_params[name]})
-        return rows
+        fields = {"state": "state", "type": "message_type", "broadcast": "broadcast_id"}
+        return _filtered(OutboxMessage.objects.select_related("peer"), self.request, fields)
 
     @extend_schema(request=SendSerializer, responses={202: dict})
     def create(self, request: Request) -> Response:
@@ -106,13 +121,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         try:
-            draft = services.make_draft(
-                message_type=fields["type"],
-                payload=fields["payload"],
-                max_hops=fields["max_hops"],
-                max_tokens=fields["max_tokens"],
-                max_usd=fields["max_usd"],
-            )
+            draft = _draft(fields)
             if fields["broadcast"]:
                 broadcast_id, results = services.broadcast(draft=draft, actor=_actor(request))
                 body = {
@@ -141,14 +150,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             for fields in data.validated_data:
                 if fields["broadcast"]:
                     raise services.MessagingError("INVALID_BATCH", "broadcast is not available inside a batch")
-                draft = services.make_draft(
-                    message_type=fields["type"],
-                    payload=fields["payload"],
-                    max_hops=fields["max_hops"],
-                    max_tokens=fields["max_tokens"],
-                    max_usd=fields["max_usd"],
-                )
-                drafts.append((fields["peer"], draft))
+                drafts.append((fields["peer"], _draft(fields)))
             sent = services.send_many(items=drafts, actor=_actor(request))
         except (envelope.EnvelopeError, services.MessagingError) as exc:
             return _error(exc)
@@ -174,11 +176,8 @@ class InboxViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     lookup_field = "message_id"
 
     def get_queryset(self) -> QuerySet[InboxMessage]:
-        rows = InboxMessage.objects.select_related("peer")
-        for name, field in (("type", "message_type"), ("status", "status"), ("reply_to", "reply_to")):
-            if self.request.query_params.get(name):
-                rows = rows.filter(**{field: self.request.query_params[name]})
-        return rows
+        fields = {"type": "message_type", "status": "status", "reply_to": "reply_to"}
+        return _filtered(InboxMessage.objects.select_related("peer"), self.request, fields)
 
     def get_permissions(self) -> list[Any]:
         if self.action in ("reply", "forward"):
