@@ -73,4 +73,16 @@ def test_security_team_logs_in_sees_the_node_and_verifies_the_audit_chain(
         page.goto(f"{running_node['base']}/admin/federation/signedmanifest/")
         page.locator("#result_list tbody th a").first.click()
         expect(page.locator("body")).to_contain_text("valid: signature, node id and validity window verified")
+
+        # Memory that peers may query, written by hand; the outbox shows delivery states to filter by.
+        page.goto(f"{running_node['base']}/admin/messaging/memoryentry/add/")
+        page.fill("#id_namespace", "ops")
+        page.fill("#id_key", "runbook")
+        page.fill("#id_value", '"rotate keys monthly"')
+        page.select_option("#id_classification", "internal")
+        page.click("input[name=_save]")
+        expect(page.locator("#result_list")).to_contain_text("runbook")
+        expect(page.locator("#changelist-filter")).to_contain_text("internal")
+        page.goto(f"{running_node['base']}/admin/messaging/outboxmessage/")
+        expect(page.locator("#changelist-filter")).to_contain_text("dead-lettered")
         browser.close()
