@@ -8,8 +8,28 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from messaging import services
+from messaging import selectors, services
 from messaging.models import DeliveryState, InboxMessage, MemoryEntry, OutboxMessage
+
+
+def delivery_summary() -> dict[str, Any]:
+    """Counts per delivery state and the commonest failure reasons, for the outbox chart."""
+    counts = selectors.delivery_counts()
+    total = sum(counts.values())
+    states = (
+        [
+            {
+                "state": state,
+                "label": label,
+                "count": counts.get(state, 0),
+                "percent": round(100 * counts.get(state, 0) / total),
+            }
+            for state, label in DeliveryState.choices
+        ]
+        if total
+        else []
+    )
+    return {"total": total, "states": states, "reasons": selectors.top_failure_reasons()}
 
 
 def _pretty(value: Any) -> str:
@@ -55,6 +75,9 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [name for name in super().get_readonly_fields(request, obj) if name != "claim_token"]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {**(extra_context or {}), "delivery_summary": delivery_summary()})
 
     @admin.action(description="Requeue selected dead-lettered messages", permissions=["change"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:

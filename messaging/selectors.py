@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count
+
 from messaging.models import InboxMessage, OutboxMessage
 
 
@@ -39,6 +41,21 @@ def describe_inbox(message: InboxMessage) -> dict[str, Any]:
         "sent_at": message.sent_at.isoformat(),
         "received_at": message.received_at.isoformat(),
     }
+
+
+def delivery_counts() -> dict[str, int]:
+    return dict(OutboxMessage.objects.order_by().values_list("state").annotate(count=Count("id")))
+
+
+def top_failure_reasons(limit: int = 5) -> list[dict[str, Any]]:
+    rows = (
+        OutboxMessage.objects.exclude(last_error="")
+        .order_by()
+        .values("last_error")
+        .annotate(count=Count("id"))
+        .order_by("-count")[:limit]
+    )
+    return [{"code": row["last_error"], "count": row["count"]} for row in rows]
 
 
 def reply_to(message_id: str) -> InboxMessage | None:

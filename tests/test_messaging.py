@@ -366,6 +366,9 @@ def test_admin_requeues_dead_letters(client: Any, superuser: Any) -> None:
     services.deliver_due()
     message.refresh_from_db()
     assert message.state == "dead_lettered"
+    chart = client.get("/admin/messaging/outboxmessage/").content.decode()
+    assert 'id="delivery-summary"' in chart and "<code>UNREACHABLE</code> \u00d7 1" in chart
+    assert 'accord-bar-dead_lettered" style="width: 100%"' in chart
     response = client.post(
         "/admin/messaging/outboxmessage/",
         {"action": "requeue", "_selected_action": [message.pk]},
