@@ -802,6 +802,7 @@ def cmd_send(args: argparse.Namespace, out: Output) -> int:
 def cmd_query(args: argparse.Namespace, out: Output) -> int:
     from federation import envelope
     from messaging import selectors, services
+    from messaging.models import InboxMessage
 
     _require_initialised()
     try:
@@ -811,13 +812,22 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
         sent = services.send(node_id=args.node_id, draft=draft, actor="cli")
     except (envelope.EnvelopeError, services.MessagingError) as exc:
         raise _messaging_error(exc) from exc
-    answer = services.wait_for(lambda: selectors.reply_to(sent.message_id), timeout=args.timeout)
-    if answer is None:
+    from messaging.models import DeliveryState, OutboxMessage
+
+    def answered_or_failed() -> Any:
+        answer = selectors.reply_to(sent.message_id)
+        failed = OutboxMessage.objects.filter(
+            pk=sent.pk, state__in=(DeliveryState.REFUSED, DeliveryState.DEAD_LETTERED)
+        ).exists()
+        return answer or failed
+
+    answer = services.wait_for(answered_or_failed, timeout=args.timeout)
+    if not isinstance(answer, InboxMessage):
         final = _wait_final([sent.message_id], 0)[0]
         raise CommandError(
-            f"no answer within {args.timeout:g} s (query {sent.message_id} is {final.state}"
+            f"no answer (query {sent.message_id} is {final.state}"
             f"{', ' + final.refusal_code if final.refusal_code else ''})",
-            code="no_answer",
+            code=final.refusal_code or "no_answer",
             exit_code=EXIT_PROBLEM,
         )
     described = selectors.describe_inbox(answer)

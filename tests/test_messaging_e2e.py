@@ -97,6 +97,7 @@ def test_a_tier_that_does_not_allow_the_type_is_refused_on_both_sides(make_node_
         assert b.cli("inbox")["count"] == 0
         assert [e for e in b.audit("message.refused") if e["details"]["reason"] == "NOT_PERMITTED"]
         assert [e for e in a.audit("message.refused") if e["details"]["id"] == message["id"]]
+        assert a.cli("query", b.node_id, "anything")["error"]["code"] == "NOT_PERMITTED"  # at once, not at the timeout
         # ping is VERIFIED business.
         assert a.cli("send", b.node_id, "--type", "ping", "--payload", "{}", "--wait")["messages"][0]["state"] == (
             "delivered"
