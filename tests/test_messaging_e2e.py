@@ -106,3 +106,40 @@ def test_a_tier_that_does_not_allow_the_type_is_refused_on_both_sides(make_node_
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_forwarded_task_carries_its_hop_chain_and_spend_across_three_nodes(make_node_env: Any) -> None:
+    a = new_node(make_node_env, "alpha").start()
+    b = new_node(make_node_env, "beta").start()
+    c = new_node(make_node_env, "gamma").start()
+    try:
+        for left, right in ((a, b), (b, c)):
+            assert left.cli("join", right.base)["session"]["state"] == "active"
+            left.cli("trust", right.node_id, "--pin", "ATTESTED", "--reason", "test peers")
+            right.cli("trust", left.node_id, "--pin", "ATTESTED", "--reason", "test peers")
+        sent = a.cli(
+            "send", b.node_id, "--payload", '{"task": "enrich"}', "--max-hops", "1", "--max-tokens", "100", "--wait"
+        )["messages"][0]
+        assert sent["state"] == "delivered", sent
+
+        # B may pass it on once, spending 60 of the 100 tokens; C gets the chain and the spend.
+        onward = b.cli("forward", sent["id"], c.node_id, "--spent-tokens", "60")
+        assert onward["hops"] == [a.node_id, b.node_id]
+        at_c = wait_for(lambda: c.cli("inbox")["messages"], 30, "the forwarded task on C")[0]
+        assert (at_c["peer"], at_c["hops"], at_c["payload"]) == (b.node_id, [a.node_id, b.node_id], {"task": "enrich"})
+        assert (at_c["budget"]["usedTokens"], at_c["budget"]["maxHops"]) == (60, 1)
+
+        # C may not pass it further (maxHops 1 is used up), nor back to where it came from.
+        assert c.cli("forward", at_c["id"], b.node_id)["error"]["code"] == "LOOP_DETECTED"
+        assert [e for e in c.audit("message.send_refused") if e["details"]["reason"] == "LOOP_DETECTED"]
+        # C answers B within the budget that is left; spending beyond it is refused.
+        assert c.cli("reply", at_c["id"], "--payload", "{}", "--spent-tokens", "41")["error"]["code"] == (
+            "BUDGET_EXCEEDED"
+        )
+        result = c.cli("reply", at_c["id"], "--payload", '{"ok": true}', "--spent-tokens", "40")
+        assert result["type"] == "task-result" and result["budget"]["usedTokens"] == 100
+        answer = wait_for(lambda: b.cli("inbox", "--type", "task-result")["messages"], 30, "the result on B")[0]
+        assert answer["reply_to"] == at_c["id"] and answer["budget"]["usedTokens"] == 100
+    finally:
+        for node in (a, b, c):
+            node.stop()
