@@ -7,6 +7,7 @@ problem (a broken chain, an invalid manifest, a node that stopped), 2 bad input 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -896,6 +897,61 @@ def cmd_reply_or_forward(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_pii_scan(args: argparse.Namespace, out: Output) -> int:
+    """JSON lines in, JSON lines out (whatever --json says: the format is the contract)."""
+    from compliance.services import record_event
+    from federation.capabilities import parse_tier
+    from pii import lines, services
+
+    tier, hasher = None, None
+    if args.redact:
+        if args.tier is None:
+            raise CommandError("--redact needs --tier (the policy of which tier to apply)", code="usage")
+        try:
+            tier = parse_tier(args.tier)
+        except ValueError as exc:
+            raise CommandError(str(exc), code="usage") from exc
+        with contextlib.suppress(Exception):  # not initialised: HASH falls back to REDACT
+            hasher = services.local_hasher()
+    elif args.tier is not None:
+        raise CommandError("--tier applies with --redact", code="usage")
+    tally = lines.Tally()
+    for result in lines.handle_lines(sys.stdin.buffer, tier=tier, hasher=hasher):
+        sys.stdout.write(json.dumps(tally.add(result)) + "\n")
+        sys.stdout.flush()
+    record_event(action="pii.scanned", actor="cli", details={"redact": tier is not None, **tally.as_json()})
+    return EXIT_OK
+
+
+def cmd_pii_policy(args: argparse.Namespace, out: Output) -> int:
+    """List the policies, or change one type's threshold and actions (audited)."""
+    from federation.capabilities import parse_tier
+    from pii import services
+    from pii.models import PiiPolicy
+
+    if args.pii_type is None:
+        if args.threshold is not None or args.set:
+            raise CommandError("name the PII type to change", code="usage")
+        policies = [services.describe_policy(p) for p in PiiPolicy.objects.all()]
+        lines = [
+            f"{p['type']:<15} {p['threshold']:.2f}  " + "  ".join(f"{t}={a}" for t, a in p["actions"].items())
+            for p in policies
+        ]
+        out.result({"policies": policies}, lines)
+        return EXIT_OK
+    try:
+        actions = {}
+        for item in args.set:
+            tier, _, action = item.partition("=")
+            actions[parse_tier(tier)] = action.strip().upper()
+        policy = services.set_policy(pii_type=args.pii_type, threshold=args.threshold, actions=actions, actor="cli")
+    except ValueError as exc:
+        raise CommandError(str(exc), code="usage") from exc
+    described = services.describe_policy(policy)
+    out.result(described, [f"{k}: {v}" for k, v in described.items()])
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="node home directory (default: $FEDERATION_HOME or ~/.accord)")
@@ -1003,6 +1059,23 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--payload", required=True, help="JSON, @file, or @- for stdin")
         command.add_argument("--spent-tokens", type=int, default=0, help="tokens this node spent on it")
         command.add_argument("--spent-usd", type=float, default=0.0, help="USD this node spent on it")
+
+    pii = sub.add_parser("pii", parents=[common], help="the PII pipeline")
+    pii_sub = pii.add_subparsers(dest="pii_command", required=True, metavar="ACTION")
+    pii_scan = add(
+        "scan",
+        cmd_pii_scan,
+        'read {"id", "text"} JSON lines on stdin; write each one\'s PII detections (or redacted text)',
+        pii_sub,
+    )
+    pii_scan.add_argument("--redact", action="store_true", help="print the text transformed by a tier's policy")
+    pii_scan.add_argument("--tier", help="with --redact: UNTRUSTED … PRIVILEGED or 0-4")
+    pii_policy = add("policy", cmd_pii_policy, "list the PII policies, or change one type's", pii_sub)
+    pii_policy.add_argument("pii_type", nargs="?", help="the type to change (omit to list all)")
+    pii_policy.add_argument("--threshold", type=float, help="minimum confidence, 0-1")
+    pii_policy.add_argument(
+        "--set", action="append", default=[], metavar="TIER=ACTION", help="e.g. ATTESTED=HASH (repeatable)"
+    )
 
     audit = sub.add_parser("audit", parents=[common], help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 import os
 
+import nacl.bindings
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -165,3 +166,20 @@ def seal(key: bytes, plaintext: bytes, *, context: bytes) -> bytes:
 
 def unseal(key: bytes, sealed: bytes, *, context: bytes) -> bytes:
     return AESGCM(key).decrypt(sealed[:12], sealed[12:], context)
+
+
+def private_seed(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+
+
+def pair_secret(own: Ed25519PrivateKey, peer_public_raw: bytes, *, purpose: str, node_ids: tuple[str, str]) -> bytes:
+    """A key only this pair of nodes can derive, the same on both sides, with no exchange and
+    nothing stored: X25519 between the two ed25519 identity keys (birationally mapped, as
+    libsodium does), then HKDF bound to ``purpose`` and both node ids in a fixed order."""
+    _, secret_key = nacl.bindings.crypto_sign_seed_keypair(private_seed(own))
+    own_x25519 = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(secret_key)
+    peer_x25519 = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(peer_public_raw)
+    shared = nacl.bindings.crypto_scalarmult(own_x25519, peer_x25519)
+    if not any(shared):
+        raise ValueError("the peer's public key is a low-order point")
+    return derive_subkey(shared, f"{purpose}/" + "/".join(sorted(node_ids)))

@@ -75,6 +75,10 @@ FIELDS = (
     "payload_digest",
     "mac",
 )
+# Present when the sender ran its PII pipeline: per type, how many and what was done, never values.
+OPTIONAL_FIELDS = ("scan",)
+SCAN_ACTIONS = frozenset({"BLOCK", "REDACT", "HASH", "PASS"})
+MAX_SCAN_TYPES = 64
 BUDGET_FIELDS = ("maxHops", "maxTokens", "maxUsd", "usedTokens", "usedUsd")
 
 # Reason codes sent back to the sender and written to the audit trail on both sides.
@@ -236,6 +240,7 @@ def seal(
     reply_to: str | None = None,
     ttl_ms: int = DEFAULT_TTL_MS,
     nonce: str | None = None,
+    scan: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A complete envelope with a fresh nonce, ready to send as JSON."""
     envelope = {
@@ -255,6 +260,8 @@ def seal(
         "payload": payload,
         "payload_digest": payload_digest(payload),
     }
+    if scan is not None:
+        envelope["scan"] = scan
     envelope["mac"] = mac_of(key, envelope)
     return envelope
 
@@ -374,7 +381,7 @@ def check_schema(document: Any) -> Envelope:
     _require(isinstance(document, dict), "an envelope is a JSON object")
     missing = [name for name in FIELDS if name not in document]
     _require(not missing, f"missing fields: {', '.join(missing)}")
-    extra = sorted(set(document) - set(FIELDS))
+    extra = sorted(set(document) - set(FIELDS) - set(OPTIONAL_FIELDS))
     _require(not extra, f"unknown fields: {', '.join(extra)[:200]}")
     check_strings(document)
     _require(document["v"] == VERSION and _is_int(document["v"]), f"unsupported envelope version {document['v']!r}")
@@ -394,7 +401,23 @@ def check_schema(document: Any) -> Envelope:
     _require(hops[-1] == document["source"], "the last hop must be the source")
     _require(_matches(DIGEST_PATTERN, document["payload_digest"]), "payload_digest must be sha256: and 64 hex digits")
     _require(_matches(MAC_PATTERN, document["mac"]), "mac must be 64 lowercase hex digits")
+    if "scan" in document:
+        check_scan(document["scan"])
     return Envelope(document, parse_budget(document["budget"]))
+
+
+def check_scan(scan: Any) -> None:
+    """``{"pii": {type: {"count": n, "action": A}}}``: the sender's PII decisions, shape only."""
+    _require(isinstance(scan, dict) and set(scan) == {"pii"}, 'scan must be {"pii": {...}}')
+    findings = scan["pii"]
+    _require(isinstance(findings, dict) and len(findings) <= MAX_SCAN_TYPES, "scan.pii must map up to 64 types")
+    for name, finding in findings.items():
+        _require(_identifier(name) and len(name) <= 32, "scan.pii keys must be type names")
+        _require(isinstance(finding, dict) and set(finding) == {"count", "action"}, "a scan entry is count + action")
+        count = finding["count"]
+        _require(_is_int(count) and 0 < count <= MAX_SAFE_INTEGER, "a scan count must be a positive integer")
+        action = finding["action"]
+        _require(isinstance(action, str) and action in SCAN_ACTIONS, "a scan action is BLOCK, REDACT, HASH or PASS")
 
 
 def verify_mac(key: bytes, envelope: Envelope, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> None:

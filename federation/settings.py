@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "compliance",
     "peers",
     "messaging",
+    "pii",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "messaging.tasks.deliver",
         "schedule": 5.0,
         "options": {"expires": 5.0},
+    },
+    "recompute-pii-calibration": {
+        "task": "pii.tasks.recompute_calibration",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
     },
     "purge-seen-envelopes": {
         "task": "messaging.tasks.purge_seen",

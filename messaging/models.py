@@ -38,6 +38,9 @@ class OutboxMessage(models.Model):
     claim_token = models.CharField(max_length=32, blank=True)
     last_error = models.CharField(max_length=64, blank=True, help_text="reason code of the last failed attempt")
     refusal_code = models.CharField(max_length=64, blank=True)
+    pii_scan = models.JSONField(
+        default=dict, blank=True, help_text="PII found and what was done, per type (never the values)"
+    )
     refusal_message = models.CharField(max_length=300, blank=True)
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -76,6 +79,10 @@ class InboxMessage(models.Model):
     sent_at = models.DateTimeField(help_text="the envelope's timestamp")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     status = models.CharField(max_length=16, choices=InboxStatus.choices, default=InboxStatus.NEW, db_index=True)
+    pii_scan = models.JSONField(
+        default=dict, blank=True, help_text="PII this node found on receipt and what it did (never the values)"
+    )
+    sender_scan = models.JSONField(default=dict, blank=True, help_text="the sender's own PII report from the envelope")
     handled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

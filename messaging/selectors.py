@@ -23,6 +23,7 @@ def describe_outbox(message: OutboxMessage) -> dict[str, Any]:
         "hops": message.hops,
         "reply_to": message.reply_to or None,
         "broadcast_id": message.broadcast_id or None,
+        "pii_scan": message.pii_scan,
         "created_at": message.created_at.isoformat(),
         "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
     }
@@ -38,6 +39,8 @@ def describe_inbox(message: InboxMessage) -> dict[str, Any]:
         "budget": message.budget,
         "hops": message.hops,
         "reply_to": message.reply_to or None,
+        "pii_scan": message.pii_scan,
+        "sender_scan": message.sender_scan,
         "sent_at": message.sent_at.isoformat(),
         "received_at": message.received_at.isoformat(),
     }

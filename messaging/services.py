@@ -16,7 +16,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,8 @@ from messaging import transport
 from messaging.models import DeliveryState, InboxMessage, InboxStatus, MemoryEntry, OutboxMessage, SeenEnvelope
 from peers.models import LIVE_SESSION_STATES, Peer, Session
 from peers.services import open_mac_key
+from pii import services as pii_services
+from pii.engine import ScanError
 
 NOT_PERMITTED = "NOT_PERMITTED"
 UNKNOWN_PEER = "UNKNOWN_PEER"
@@ -82,6 +84,18 @@ class Draft:
     budget: env.Budget
     hops: list[str]
     reply_to: str = ""
+
+
+class PiiBlocked(MessagingError):
+    """The outbound PII policy blocks this payload for this peer; ``scan`` says which types."""
+
+    def __init__(self, message: str, scan: dict[str, Any]) -> None:
+        super().__init__(pii_services.PII_BLOCKED, message)
+        self.scan = scan
+
+
+def _details(exc: MessagingError, draft: Draft) -> dict[str, Any]:
+    return {"type": draft.message_type, **({"pii": exc.scan} if isinstance(exc, PiiBlocked) else {})}
 
 
 def _refuse_send(code: str, message: str, *, actor: str, subject: str, details: dict[str, Any]) -> MessagingError:
@@ -132,7 +146,29 @@ def _check_peer(peer: Peer | None, node_id: str, message_type: str) -> Peer:
     return peer
 
 
-def _queue_all(pairs: list[tuple[Peer, Draft]], *, actor: str, broadcast_id: str = "") -> list[OutboxMessage]:
+@dataclass(frozen=True)
+class Screened:
+    """A draft after this node's PII pipeline for one peer: what will be signed and sent."""
+
+    peer: Peer
+    draft: Draft
+    scan: dict[str, Any]
+
+
+def _screen(peer: Peer, draft: Draft) -> Screened:
+    """Outbound PII policy for this peer's tier, before anything is written or signed."""
+    try:
+        outcome = pii_services.screen(draft.payload, peer=peer)
+    except ScanError as exc:
+        raise MessagingError(exc.code, exc.message) from exc
+    if outcome.blocked:
+        raise PiiBlocked(pii_services.blocked_message(outcome), outcome.summary())
+    if outcome.changed and len(canonical_json(outcome.payload)) > settings.FEDERATION_ENVELOPE_MAX_BYTES - 2048:
+        raise MessagingError(env.OVERSIZED, "the payload no longer fits in an envelope once hashed")
+    return Screened(peer, replace(draft, payload=outcome.payload) if outcome.changed else draft, outcome.summary())
+
+
+def _queue_all(screened: list[Screened], *, actor: str, broadcast_id: str = "") -> list[OutboxMessage]:
     """Outbox rows and their audit events, in the caller's transaction."""
     now = timezone.now()
     messages = [
@@ -149,8 +185,10 @@ def _queue_all(pairs: list[tuple[Peer, Draft]], *, actor: str, broadcast_id: str
             created_by=actor[:150],
             created_at=now,
             next_attempt_at=now,
+            pii_scan=item.scan,
         )
-        for peer, draft in pairs
+        for item in screened
+        for peer, draft in [(item.peer, item.draft)]
     ]
     OutboxMessage.objects.bulk_create(messages)
     record_events(
@@ -166,6 +204,7 @@ def _queue_all(pairs: list[tuple[Peer, Draft]], *, actor: str, broadcast_id: str
                     "hops": len(message.hops),
                     **({"reply_to": message.reply_to} if message.reply_to else {}),
                     **({"broadcast": broadcast_id} if broadcast_id else {}),
+                    **({"pii": message.pii_scan} if message.pii_scan else {}),
                 },
             )
             for message in messages
@@ -174,8 +213,8 @@ def _queue_all(pairs: list[tuple[Peer, Draft]], *, actor: str, broadcast_id: str
     return messages
 
 
-def _queue(peer: Peer, draft: Draft, *, actor: str, broadcast_id: str = "") -> OutboxMessage:
-    return _queue_all([(peer, draft)], actor=actor, broadcast_id=broadcast_id)[0]
+def _queue(screened: Screened, *, actor: str, broadcast_id: str = "") -> OutboxMessage:
+    return _queue_all([screened], actor=actor, broadcast_id=broadcast_id)[0]
 
 
 def _kick_delivery() -> None:
@@ -188,14 +227,11 @@ def send(*, node_id: str, draft: Draft, actor: str) -> OutboxMessage:
     """Queue one message for one peer; the caller gets the persisted outbox row (and its id)."""
     peer = Peer.objects.filter(node_id=node_id).first()
     try:
-        _check_peer(peer, node_id, draft.message_type)
+        screened = _screen(_check_peer(peer, node_id, draft.message_type), draft)
     except MessagingError as exc:
-        raise _refuse_send(
-            exc.code, str(exc), actor=actor, subject=node_id, details={"type": draft.message_type}
-        ) from exc
-    assert peer is not None
+        raise _refuse_send(exc.code, str(exc), actor=actor, subject=node_id, details=_details(exc, draft)) from exc
     with transaction.atomic():
-        message = _queue(peer, draft, actor=actor)
+        message = _queue(screened, actor=actor)
         _kick_delivery()
     return message
 
@@ -209,16 +245,16 @@ def send_many(*, items: list[tuple[str, Draft]], actor: str) -> list[OutboxMessa
     if not 0 < len(items) <= MAX_BATCH_SEND:
         raise MessagingError("INVALID_BATCH", f"a batch holds 1 to {MAX_BATCH_SEND} messages")
     peers = {p.node_id: p for p in Peer.objects.filter(node_id__in={node_id for node_id, _ in items})}
-    pairs = []
+    screened = []
     for index, (node_id, draft) in enumerate(items):
         try:
-            pairs.append((_check_peer(peers.get(node_id), node_id, draft.message_type), draft))
+            screened.append(_screen(_check_peer(peers.get(node_id), node_id, draft.message_type), draft))
         except MessagingError as exc:
             raise _refuse_send(
-                exc.code, f"message {index}: {exc}", actor=actor, subject=node_id, details={"type": draft.message_type}
+                exc.code, f"message {index}: {exc}", actor=actor, subject=node_id, details=_details(exc, draft)
             ) from exc
     with transaction.atomic():
-        messages = _queue_all(pairs, actor=actor)
+        messages = _queue_all(screened, actor=actor)
         _kick_delivery()
     return messages
 
@@ -245,13 +281,13 @@ def broadcast(*, draft: Draft, actor: str) -> tuple[str, list[BroadcastResult]]:
         for peer in Peer.objects.order_by("node_id"):
             try:
                 _check_peer(peer, peer.node_id, draft.message_type)
+                if peer.pk not in live:
+                    raise MessagingError(NO_SESSION, "no live session with this peer")
+                screened = _screen(peer, draft)  # per peer: each tier has its own policy
             except MessagingError as exc:
                 results.append(BroadcastResult(peer.node_id, None, exc.code, str(exc)))
                 continue
-            if peer.pk not in live:
-                results.append(BroadcastResult(peer.node_id, None, NO_SESSION, "no live session with this peer"))
-                continue
-            results.append(BroadcastResult(peer.node_id, _queue(peer, draft, actor=actor, broadcast_id=broadcast_id)))
+            results.append(BroadcastResult(peer.node_id, _queue(screened, actor=actor, broadcast_id=broadcast_id)))
         record_event(
             action="message.broadcast",
             actor=actor,
@@ -534,6 +570,7 @@ def _seal_all(
                 payload=message.payload,
                 reply_to=message.reply_to or None,
                 ttl_ms=ttl_ms,
+                scan={"pii": message.pii_scan},
             )
         except (env.EnvelopeError, CanonicalJSONError):
             unsealable.append(message)
@@ -695,6 +732,27 @@ class _Sessions:
         return self.by_id[session_id][0]
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """An envelope that passed every check, with its payload after this node's PII policy."""
+
+    index: int
+    envelope: env.Envelope
+    payload: Any
+    scan: dict[str, Any]
+
+
+def _screen_inbound(envelope: env.Envelope, peer: Peer) -> tuple[Any, dict[str, Any]]:
+    """Inbound PII policy for the sender's tier, after verification and before storing."""
+    try:
+        outcome = pii_services.screen(envelope.document["payload"], peer=peer)
+    except ScanError as exc:
+        raise env.EnvelopeError(exc.code, exc.message) from exc
+    if outcome.blocked:
+        raise env.EnvelopeError(pii_services.PII_BLOCKED, pii_services.blocked_message(outcome))
+    return outcome.payload, outcome.summary()
+
+
 def _check_one(item: Any, sessions: _Sessions, audience: str, now_ms: int) -> env.Envelope:
     env.check_depth(item)
     envelope = env.open_envelope(
@@ -725,19 +783,21 @@ def receive_batch(items: list[Any], *, client_fingerprint: str, client_addr: str
     sessions = _Sessions(client_fingerprint)
     now_ms = _now_ms()
     results: list[dict[str, Any] | None] = [None] * len(items)
-    accepted: list[tuple[int, env.Envelope]] = []
+    accepted: list[Accepted] = []
     refusals: list[tuple[int, str, str]] = []
     for index, item in enumerate(items):
         try:
-            accepted.append((index, _check_one(item, sessions, own, now_ms)))
+            envelope = _check_one(item, sessions, own, now_ms)
+            peer = sessions.session(envelope.session).peer
+            accepted.append(Accepted(index, envelope, *_screen_inbound(envelope, peer)))
         except env.EnvelopeError as exc:
             refusals.append((index, exc.code, str(exc)))
     try:
         stored = _store(accepted, sessions, careful=False)
     except IntegrityError:  # a replay, or a concurrent batch with the same nonce or id: one by one
         stored = {}
-        for pair in accepted:
-            stored.update(_store_alone(pair, sessions))
+        for one in accepted:
+            stored.update(_store_alone(one, sessions))
     for index, outcome in stored.items():
         if isinstance(outcome, tuple):
             refusals.append((index, *outcome))
@@ -749,17 +809,17 @@ def receive_batch(items: list[Any], *, client_fingerprint: str, client_addr: str
     return [r for r in results if r is not None]
 
 
-def _store_alone(pair: tuple[int, env.Envelope], sessions: _Sessions) -> dict[int, Any]:
+def _store_alone(one: Accepted, sessions: _Sessions) -> dict[int, Any]:
     for _ in range(3):
         try:
-            return _store([pair], sessions, careful=True)
+            return _store([one], sessions, careful=True)
         except IntegrityError:
             continue
-    return {pair[0]: ("INTERNAL", "could not store the envelope; retry")}
+    return {one.index: ("INTERNAL", "could not store the envelope; retry")}
 
 
 @transaction.atomic
-def _store(accepted: list[tuple[int, env.Envelope]], sessions: _Sessions, *, careful: bool) -> dict[int, Any]:
+def _store(accepted: list[Accepted], sessions: _Sessions, *, careful: bool) -> dict[int, Any]:
     """Replay checks and inbox writes in one transaction: 'stored' / 'duplicate' / (code, text).
 
     The fast path lets the unique constraints find replays (an IntegrityError sends the batch
@@ -767,23 +827,25 @@ def _store(accepted: list[tuple[int, env.Envelope]], sessions: _Sessions, *, car
     if not accepted:
         return {}
     outcome: dict[int, Any] = {}
-    nonces = {e.document["nonce"] for _, e in accepted}
+    envelopes = [a.envelope for a in accepted]
+    nonces = {e.document["nonce"] for e in envelopes}
     seen_nonces: set[str] = set()
     seen_pairs: set[tuple[str, int]] = set()
     if careful:
         seen_nonces = set(SeenEnvelope.objects.filter(nonce__in=nonces).values_list("nonce", flat=True))
-    for session_id in {e.session for _, e in accepted} if careful else ():
-        seqs = [e.seq for _, e in accepted if e.session == session_id]
+    for session_id in {e.session for e in envelopes} if careful else ():
+        seqs = [e.seq for e in envelopes if e.session == session_id]
         seen_pairs |= {
             (session_id, seq)
             for seq in SeenEnvelope.objects.filter(session_id=session_id, seq__in=seqs).values_list("seq", flat=True)
         }
     known_ids = set(
-        InboxMessage.objects.filter(message_id__in=[e.id for _, e in accepted]).values_list("message_id", flat=True)
+        InboxMessage.objects.filter(message_id__in=[e.id for e in envelopes]).values_list("message_id", flat=True)
     )
     seen_rows, inbox_rows, events = [], [], []
     highest: dict[str, int] = {}
-    for index, envelope in accepted:
+    for one in accepted:
+        index, envelope = one.index, one.envelope
         nonce, pair = envelope.document["nonce"], (envelope.session, envelope.seq)
         if nonce in seen_nonces or pair in seen_pairs:
             outcome[index] = (REPLAYED, "this envelope (nonce or session sequence) was already accepted")
@@ -805,7 +867,9 @@ def _store(accepted: list[tuple[int, env.Envelope]], sessions: _Sessions, *, car
                 peer=session.peer,
                 node_id=session.peer.node_id,
                 message_type=envelope.type,
-                payload=document["payload"],
+                payload=one.payload,
+                pii_scan=one.scan,
+                sender_scan=document.get("scan", {}).get("pii", {}),
                 budget=document["budget"],
                 hops=document["hops"],
                 reply_to=document["reply_to"] or "",
@@ -818,7 +882,13 @@ def _store(accepted: list[tuple[int, env.Envelope]], sessions: _Sessions, *, car
             EventSpec(
                 action="message.received",
                 subject=session.peer.node_id,
-                details={"id": envelope.id, "type": envelope.type, "session": envelope.session, "seq": envelope.seq},
+                details={
+                    "id": envelope.id,
+                    "type": envelope.type,
+                    "session": envelope.session,
+                    "seq": envelope.seq,
+                    **({"pii": one.scan} if one.scan else {}),
+                },
             )
         )
         outcome[index] = "stored"

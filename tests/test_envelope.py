@@ -760,3 +760,39 @@ def test_a_budget_that_parses_can_be_sealed() -> None:
         code = env.INVALID_BUDGET
         open_(sealed(budget=budget))
     assert code == env.INVALID_BUDGET
+
+
+# --- the sender's PII report (optional "scan" field) ---------------------------------------------
+
+SCAN = {"pii": {"email": {"count": 2, "action": "REDACT"}, "ssn": {"count": 1, "action": "HASH"}}}
+
+
+def test_the_senders_pii_report_rides_under_the_mac() -> None:
+    document = sealed(scan=copy.deepcopy(SCAN))
+    assert open_(document).document["scan"] == SCAN
+    tampered = copy.deepcopy(document)
+    tampered["scan"]["pii"]["email"]["count"] = 1
+    refused(env.BAD_MAC, open_, tampered)
+    stripped = {name: value for name, value in document.items() if name != "scan"}
+    refused(env.BAD_MAC, open_, stripped)
+
+
+@pytest.mark.parametrize(
+    "scan",
+    [
+        None,
+        [],
+        {},
+        {"pii": [], "extra": 1},
+        {"pii": {"email": {"count": 0, "action": "REDACT"}}},
+        {"pii": {"email": {"count": 1.5, "action": "REDACT"}}},
+        {"pii": {"email": {"count": True, "action": "REDACT"}}},
+        {"pii": {"email": {"count": 1, "action": "DELETE"}}},
+        {"pii": {"email": {"count": 1, "action": ["BLOCK"]}}},
+        {"pii": {"email": {"count": 1}}},
+        {"pii": {"bad type!": {"count": 1, "action": "PASS"}}},
+        {"pii": {f"t{i}": {"count": 1, "action": "PASS"} for i in range(65)}},
+    ],
+)
+def test_a_malformed_pii_report_is_schema_invalid_even_under_a_valid_mac(scan: Any) -> None:
+    refused(env.SCHEMA, open_, sealed(scan=scan) if scan is not None else {**sealed(), "scan": None})
