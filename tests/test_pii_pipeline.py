@@ -140,3 +140,43 @@ def test_evidence_reports_precision_and_estimated_recall() -> None:
     evidence = Evidence(confirmed=6, false_positive=2, missed=2)
     assert evidence.precision == 0.75 and evidence.recall == 0.75 and evidence.samples == 8
     assert Evidence().precision is None and Evidence().recall is None
+
+
+def test_a_value_is_scanned_under_its_key_so_named_secrets_do_not_slip_through() -> None:
+    # Bare values that only their key names: alone, none of them is recognisable.
+    from pii.engine.scanner import Scanner
+
+    scanner = Scanner()
+    payload = {
+        "password": "Tr0ub4dor&3",
+        "db": {"pass": "hunter22x"},
+        "ssn": "536228763",
+        "backup_ssns": ["536-22-8763", 219456789],
+        "api_key": "a8F3kL9qZ2xW7mN4pR6tY1uV5sB0cD3e",
+        "password_hash": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "status": "pending",
+    }
+    for value in ("Tr0ub4dor&3", "hunter22x", "536228763", "a8F3kL9qZ2xW7mN4pR6tY1uV5sB0cD3e"):
+        assert scanner.scan(value) == [], value
+    rules = {t: Rule(REDACT, 0.5) for t in ("password", "ssn", "api_key")}
+    outcome = apply_policy(payload, rules=rules, scan=scanner.scan)
+    assert outcome.payload == {
+        "password": "[REDACTED:password]",
+        "db": {"pass": "[REDACTED:password]"},
+        "ssn": "[REDACTED:ssn]",
+        "backup_ssns": ["[REDACTED:ssn]", "[REDACTED:ssn]"],  # list items inherit their list's key
+        "api_key": "[REDACTED:api_key]",
+        "password_hash": payload["password_hash"],  # a hash under a "password" name is not one
+        "status": "pending",
+    }
+    assert outcome.summary() == {
+        "api_key": {"count": 1, "action": REDACT},
+        "password": {"count": 2, "action": REDACT},
+        "ssn": {"count": 3, "action": REDACT},
+    }
+
+
+def test_a_finding_in_the_key_is_the_keys_and_offsets_map_back_to_the_value() -> None:
+    outcome = run({"bob@example.com": "write to ann@example.org today"})
+    assert outcome.payload == {"[REDACTED:email]": "write to [REDACTED:email] today"}
+    assert outcome.summary() == {"email": {"count": 2, "action": REDACT}}

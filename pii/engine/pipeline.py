@@ -6,8 +6,10 @@ the envelope and the audit trail.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,12 @@ ACTIONS = (BLOCK, REDACT, HASH, PASS)
 MAX_DEPTH = 64
 # Integers this long may be card, phone or social security numbers written without quotes.
 MIN_SCANNED_INTEGER = 10**8
+# A value is scanned as "key: value", so the detectors that need a name ("password", "ssn", "api_key")
+# see it; only the key's last characters matter for that.
+KEY_CONTEXT_CHARS = 64
+# Nothing any detector finds alone fits in a short run of lower-case letters, "_" and "-" ("type",
+# "task-assignment"); such strings are only worth scanning as a value under a key.
+_INERT = re.compile(r"[a-z_\-]{0,40}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +98,23 @@ class _Walker:
     def rule(self, pii_type: str) -> Rule:
         return self.rules.get(pii_type, FAIL_CLOSED)
 
-    def findings(self, text: str) -> list[Detection]:
+    def detections(self, text: str, key: str | None) -> list[Detection]:
+        if key is None:
+            return [] if _INERT.fullmatch(text) else self.scan(text)
+        prefix = f"{key[-KEY_CONTEXT_CHARS:]}: "
+        shift = len(prefix)
+        # Findings inside the key belong to the key (scanned on its own); one straddling both is cut.
+        return [
+            dataclasses.replace(d, start=max(d.start, shift) - shift, end=d.end - shift)
+            for d in self.scan(prefix + text)
+            if d.end > shift
+        ]
+
+    def findings(self, text: str, key: str | None) -> list[Detection]:
         self.outcome.strings += 1
         self.outcome.chars += len(text)
         found = []
-        for detection in self.calibration.apply(self.scan(text)):
+        for detection in self.calibration.apply(self.detections(text, key)):
             rule = self.rule(detection.type)
             if detection.confidence < rule.threshold:
                 continue
@@ -113,8 +133,8 @@ class _Walker:
             return self.hasher(detection.type, value)
         return None  # PASS keeps the value; BLOCK refuses the whole message anyway
 
-    def text(self, text: str) -> str:
-        found = self.findings(text)
+    def text(self, text: str, key: str | None = None) -> str:
+        found = self.findings(text, key)
         if not found:
             return text
         pieces, cursor = [], 0
@@ -130,28 +150,29 @@ class _Walker:
         pieces.append(text[cursor:])
         return "".join(pieces)
 
-    def integer(self, value: int) -> Any:
+    def integer(self, value: int, key: str | None) -> Any:
         digits = str(value)
-        new = self.text(digits)
+        new = self.text(digits, key)
         return value if new == digits else new
 
-    def walk(self, value: Any, depth: int = 0) -> Any:
+    def walk(self, value: Any, depth: int = 0, key: str | None = None) -> Any:
+        """``key``: the name the value sits under (items of a list inherit their list's)."""
         if depth > MAX_DEPTH:
             raise ScanError("TOO_DEEP", f"the payload nests deeper than {MAX_DEPTH} levels")
         if isinstance(value, str):
-            return self.text(value)
+            return self.text(value, key)
         if isinstance(value, dict):
             result: dict[str, Any] = {}
-            for key, item in value.items():
-                new_key = self.text(key) if isinstance(key, str) else key
-                while new_key in result:  # two keys redacted alike must not overwrite each other
-                    new_key = f"{new_key}#"
-                result[new_key] = self.walk(item, depth + 1)
+            for name, item in value.items():
+                new_name = self.text(name) if isinstance(name, str) else name
+                while new_name in result:  # two keys redacted alike must not overwrite each other
+                    new_name = f"{new_name}#"
+                result[new_name] = self.walk(item, depth + 1, name if isinstance(name, str) else None)
             return result
         if isinstance(value, list | tuple):
-            return [self.walk(item, depth + 1) for item in value]
+            return [self.walk(item, depth + 1, key) for item in value]
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MIN_SCANNED_INTEGER:
-            return self.integer(value)
+            return self.integer(value, key)
         return value
 
 
