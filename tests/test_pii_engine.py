@@ -62,6 +62,25 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("api_key", "Authorization: Bearer 9fK2LmQ8xZ3vR7tN1wP5yS0bC4dG6hJ", "9fK2LmQ8xZ3vR7tN1wP5yS0bC4dG6hJ"),
     ("api_key", "TWILIO_API_KEY=SK0123456789abcdef0123456789abcdef", "SK0123456789abcdef0123456789abcdef"),
     (
+        "api_key",
+        "GET /geocode/json?address=Main+St&key=pJpoZ43DDKQETBPyLFIWKOs8hOWUFl9FI1N",
+        "pJpoZ43DDKQETBPyLFIWKOs8hOWUFl9FI1N",
+    ),
+    ("api_key", "I rotated our API key; the new value is mMnoGLnRXs2s2yVgaYu2Oel1r77jWByh", None),
+    ("api_key", "Found our API key hardcoded in the repo: YeDYhjcsUnllZIyWUcAtxeTyaIarkHAJAaJhLewVlihPkOd", None),
+    (
+        "api_key",
+        "Can you verify IEeLGX6rcWxj7mOkRN8w4hpXzmd4jsj8gdM? That's our API key.",
+        "IEeLGX6rcWxj7mOkRN8w4hpXzmd4jsj8gdM",
+    ),
+    ("api_key", "Paste toFtuU1LnOFfLfUUtoBNp0QM8qe9n8HWfGrsRgS into the integration settings.", None),
+    ("api_key", "Paste 4502244154c49dc0136d4f9b81a88a85 into the integration settings.", None),
+    (
+        "aws_key",
+        "Can you verify aKCn/jdRmzOY4TlPZLrDXSXazdQDJ/B0oxxkonSH? That's my AWS secret key.",
+        "aKCn/jdRmzOY4TlPZLrDXSXazdQDJ/B0oxxkonSH",
+    ),
+    (
         "jwt",
         "token eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0"
         ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U.",
@@ -191,6 +210,12 @@ NEGATIVES: list[str] = [
     "The password is incorrect. Your password is required. Forgot your password? Reset it.",
     "password_hash and api_key_id are indexed columns; PASSWORD_FILE=/run/secrets/db",
     "api_key = settings.STRIPE_SECRET_KEY",
+    # keys only by their context: a name, a query parameter, "paste … into the settings"
+    "The API key is documented in ThisIsTheLongDescriptiveConfigurationName for everyone.",
+    "GET /search?q=mailbox&key=short1 and /items?monkey=pJpoZ43DDKQETBPyLFIWKOs8hOWUFl9FI1N",
+    "Paste 550e8400-e29b-41d4-a716-446655440000 into the integration settings.",
+    "Paste the-release-notes-for-version-two-point-one into the wiki settings page.",
+    "Put 4502244154c49 in the config.",
     "const apiKey = process.env.OPENAI_API_KEY;",
     "token = jwt.encode(payload, signing_key, algorithm='RS256')",
     "AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET_ACCESS_KEY }}",

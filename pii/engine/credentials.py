@@ -247,14 +247,15 @@ _API_KEYWORD = (
     r"(?:(?:x[_\-])?api[_\-. ]?(?:key|secret|token)|apikey|apitoken|apisecret"
     r"|(?:access|auth|refresh|bearer|private|personal[_\- ]access|session|id|service|bot|app|client)[_\-. ]?token"
     r"|(?:secret|private|signing|encryption|master|app|client|service|access|account|license|subscription)[_\-. ]?key"
-    r"|(?:client|app|consumer|shared|webhook|signing)[_\-. ]?secret|secret|token|authorization|bearer)"
+    r"|(?:client|app|consumer|shared|webhook|signing)[_\-. ]?secret|secret|token|authorization|bearer"
+    r"|(?<=[?&])key(?==))"  # a URL's query parameter: ?key=X, &key=X
 )
 _API_KEY_CONTEXT = re.compile(
     rf"(?ai:{_API_KEYWORD})(?P<ksuf>[A-Za-z0-9_]{{0,20}})(?:[\"'\]]|\\\")?"
     r"(?P<sep>[ \t]{0,3}(?::=|=>|->|[:=|])[ \t]{0,3}|[ \t]{0,2}\("
     r"|[ \t]{1,3}(?:is[ \t]{1,3}|to[ \t]{1,3}|of[ \t]{1,3})?"
     # "the API key I rotated; the new value is X", "API key hardcoded in the repo: X"
-    r"|[^\n.,;\"'=]{1,40}?(?:[ \t](?:is|was)[ \t]{1,3}|:[ \t]{1,3}))"
+    r"|[^\n.,\"'=]{1,40}?(?:[ \t](?:is|was)[ \t]{1,3}|:[ \t]{1,3}))"
     r"(?:[\"'`]|\\\")?"
     r"(?:(?P<scheme>(?ai:bearer|token|basic|apikey|key))[ \t]{1,3})?"
     r"(?P<val>[A-Za-z0-9][A-Za-z0-9_\-+/=.~]{15,511})(?![A-Za-z0-9_\-+/=.~])"
@@ -281,6 +282,14 @@ def _full_key(text: str, start: int, keyword_end: int, suffix: str) -> str:
     return text[i:keyword_end] + suffix
 
 
+def _mixed_case(value: str) -> bool:
+    """32+ letters with upper and lower case about evenly mixed: random; camelCase names are mostly lower."""
+    if len(value) < 32 or not value.isalpha():
+        return False
+    upper = sum(ch.isupper() for ch in value) / len(value)
+    return 0.3 <= upper <= 0.7 and shannon_entropy(value) >= 4.5
+
+
 def api_value_confidence(value: str, weak: bool) -> float | None:
     """How likely ``value``, named by an api-key word, is a key (``weak``: named only "token"/"secret"), or None."""
     if len(value) < 16 or is_placeholder(value) or is_code_expression(value) or is_low_entropy_filler(value):
@@ -296,7 +305,7 @@ def api_value_confidence(value: str, weak: bool) -> float | None:
     entropy = shannon_entropy(value)
     classes = char_classes(value)
     has_digit = any(ch.isdigit() for ch in value)
-    if entropy < 3.0 or classes < 2 or (not has_digit and (len(value) < 32 or classes < 3)):
+    if entropy < 3.0 or classes < 2 or (not has_digit and (len(value) < 32 or classes < 3) and not _mixed_case(value)):
         return None  # words, slugs and identifiers, not random keys
     confidence = 0.6 if weak else 0.8
     if entropy >= 4.0 and classes >= 3:
@@ -344,37 +353,80 @@ def _build_api_key_context(text: str, m: re.Match[str]) -> Detection | None:
     return detection("api_key", start, end, confidence, "api_key.context")
 
 
-# "Use `X` as my API key": the value first, the name after it.
+# "Use `X` as my API key", "Can you verify X? That's our API key": the value first, the name after it.
+_BACKWARD_NAMES = (
+    r"aws[ _\-]?secret(?:[ _\-]?access)?[ _\-]?key|api[ _\-]?(?:key|token|secret)|access[ _\-]?token"
+    r"|secret[ _\-]?key|auth[ _\-]?token"
+)
 _API_KEY_BACKWARD = re.compile(
-    r"(?<![A-Za-z0-9_\-+/=.~])(?P<val>[A-Za-z0-9][A-Za-z0-9_\-+/=.~]{15,255})[`'\"]?[ \t]{1,3}(?ai:as|is)[ \t]{1,3}"
+    r"(?<![A-Za-z0-9_\-+/=.~])(?P<val>[A-Za-z0-9][A-Za-z0-9_\-+/=.~]{15,255})[`'\"]?"
+    r"(?:[ \t]{1,3}(?ai:as|is)|[?.!]?[ \t]{1,3}(?ai:that's|that is|this is|it's|it is))[ \t]{1,3}"
     r"(?:(?ai:the|my|our|your|a|an|their)[ \t]{1,3})?(?:[A-Za-z]{1,15}[ \t]{1,3}){0,2}"
-    r"(?P<name>(?ai:api[ _\-]?(?:key|token|secret)|access[ _\-]?token|secret[ _\-]?key|auth[ _\-]?token))"
+    rf"(?P<name>(?ai:{_BACKWARD_NAMES}))"
 )
 
 
 def _build_api_key_backward(text: str, m: re.Match[str]) -> Detection | None:
-    value = m.group("val")
+    value = m.group("val").rstrip(".")
+    start = m.start("val")
+    end = start + len(value)
+    named = text[max(m.start(), m.start("name") - 4) : m.end("name")].lower()
+    if "aws" in named and "secret" in named:
+        if len(value) != 40 or not _aws_secret_ok(value) or is_placeholder(value):
+            return None
+        return detection("aws_key", start, end, 0.85, "aws_key.secret_context")
     confidence = api_value_confidence(value, weak=False)
     if confidence is None:
         return None
-    start, end = m.span("val")
     return detection("api_key", start, end, confidence - 0.05, "api_key.context")
 
 
 API_KEY_BACKWARD_RULE = Rule(
     name="api_key.backward",
-    types=("api_key",),
+    types=("api_key", "aws_key"),
     regex=_API_KEY_BACKWARD,
     build=_build_api_key_backward,
-    prefilters=(
-        Prefilter(
-            r"api[ _\-]?(?:key|token|secret)|access[ _\-]?token|secret[ _\-]?key|auth[ _\-]?token",
-            256 + 70,
-            1,
-            caseless=True,
-        ),
-    ),
-    reach=256 + 70,
+    prefilters=(Prefilter(_BACKWARD_NAMES, 256 + 100, 1, caseless=True),),
+    reach=256 + 100,
+)
+
+# "Paste X into the integration settings": a random value put where configuration keeps secrets.
+_PASTE_PLACES = r"settings|config|configuration|env|environment|vault|secrets?|header|dashboard|console|keychain"
+_API_KEY_PASTED = re.compile(
+    r"(?<![A-Za-z])(?ai:paste|enter|put|store|save)[ \t]{1,3}[`'\"]?"
+    r"(?P<val>[A-Za-z0-9][A-Za-z0-9_\-+/=.~]{23,255})(?![A-Za-z0-9_\-+/=.~])[`'\"]?[ \t]{1,3}(?ai:into|in)[ \t]{1,3}"
+    r"(?:(?ai:the|my|our|your|their)[ \t]{1,3})?(?:[A-Za-z\-]{1,15}[ \t]{1,3}){0,2}"
+    rf"(?ai:{_PASTE_PLACES})\b"
+)
+
+
+def _build_api_key_pasted(text: str, m: re.Match[str]) -> Detection | None:
+    value = m.group("val")
+    # Nothing names it a key, so only what looks random counts: long hex, or digits and both cases.
+    if is_uuid(value) or value.startswith(_IMAGE_B64):
+        return None
+    if is_hex(value):
+        confidence: float | None = 0.6 if len(value) >= 32 else None
+    elif char_classes(value) < 3 or not any(ch.isdigit() for ch in value) or shannon_entropy(value) < 3.5:
+        return None
+    else:
+        confidence = api_value_confidence(value, weak=True)
+    if confidence is None:
+        return None
+    start, end = m.span("val")
+    return detection("api_key", start, end, confidence, "api_key.pasted")
+
+
+# verb, quote, value, quote, "into", "the", two words, the place: how far before the place a match starts
+_PASTE_REACH = 5 + 3 + 1 + 256 + 1 + 3 + 4 + 3 + 6 + 3 + 2 * 18
+API_KEY_PASTED_RULE = Rule(
+    name="api_key.pasted",
+    types=("api_key",),
+    regex=_API_KEY_PASTED,
+    build=_build_api_key_pasted,
+    prefilters=(Prefilter(rf"(?:{_PASTE_PLACES})", _PASTE_REACH + 14, 2, caseless=True),),
+    reach=_PASTE_REACH + 14 + 2,
+    anchor=re.compile(r"paste|enter|put|store|save"),
 )
 
 
@@ -386,7 +438,8 @@ API_KEY_CONTEXT_RULE = Rule(
     prefilters=(
         Prefilter(
             r"api[_\-. ]?(?:key|secret|token)|apikey|apitoken|apisecret|token|secret|authorization|bearer"
-            r"|(?:private|signing|encryption|master|app|client|service|access|account|license|subscription)[_\-. ]?key",
+            r"|(?:private|signing|encryption|master|app|client|service|access|account|license|subscription)[_\-. ]?key"
+            r"|[?&]key=",
             before=26,
             after=10 + 20 + 2 + 46 + 2 + 10 + 512 + 2,
             caseless=True,
@@ -394,7 +447,7 @@ API_KEY_CONTEXT_RULE = Rule(
     ),
     reach=26 + 10 + 20 + 2 + 46 + 2 + 10 + 512,
     anchor=re.compile(
-        r"x[_\-]a|api|acc|aut|ref|bea|pri|per|ses|id|ser|bot|app|cli|sec|sig|enc|mas|lic|sub|con|sha|web|tok"
+        r"x[_\-]a|api|acc|aut|ref|bea|pri|per|ses|id|ser|bot|app|cli|sec|sig|enc|mas|lic|sub|con|sha|web|tok|key="
     ),
 )
 
@@ -544,6 +597,7 @@ CREDENTIAL_RULES: tuple[Rule, ...] = (
     VENDOR_RULE,
     API_KEY_CONTEXT_RULE,
     API_KEY_BACKWARD_RULE,
+    API_KEY_PASTED_RULE,
     JWT_RULE,
     PEM_RULE,
     PEM_TRUNCATED_RULE,
