@@ -159,7 +159,7 @@ SSN_CONTEXT_RULE = Rule(
 
 _CARD = re.compile(
     r"(?<![\w\-.])"
-    r"(?:[0-9]{13,19}"
+    r"(?:[0-9]{12,19}"
     r"|[0-9]{4}(?P<s1>[ \-])[0-9]{4}(?P=s1)[0-9]{4}(?P=s1)[0-9]{1,4}(?:(?P=s1)[0-9]{1,3})?"
     r"|[0-9]{4}(?P<s2>[ \-])[0-9]{6}(?P=s2)[0-9]{4,5})"
     r"(?![\w]|[\-.][0-9])"
@@ -214,16 +214,22 @@ _CARD_NEGATIVE = words_pattern(
 def _build_card(text: str, m: re.Match[str]) -> Detection | None:
     raw = m.group()
     digits = raw.replace(" ", "").replace("-", "")
-    if not 13 <= len(digits) <= 19 or not luhn_valid(digits) or len(set(digits)) == 1:
+    if not 12 <= len(digits) <= 19 or not luhn_valid(digits) or len(set(digits)) == 1:
         return None
     start, end = m.span()
     grouped = len(digits) != len(raw)
     brand = card_brand(digits)
+    if len(digits) == 12 and not brand:
+        return None  # only Maestro issues 12-digit cards
     # Luhn alone passes one random number in ten: unknown-IIN runs are mostly timestamps and ids.
     unknown_brand = 0.35 if grouped else 0.15
     confidence = (0.85 if grouped or len(digits) in (15, 16) else 0.7) if brand else unknown_brand
+    if len(digits) == 12:
+        confidence = 0.3  # a 12-digit Maestro number is a card only where the text says so
     if has_context(_CARD_CONTEXT, text, start, end, before=48, after=16):
-        confidence += 0.1 if brand else 0.3
+        confidence += 0.3 if not brand or len(digits) == 12 else 0.1
+        if not brand and len(digits) in (15, 16):
+            confidence += 0.05  # "card 3598 8993 2305 3410": a card of a range we do not list
     elif has_context(_CARD_NEGATIVE, text, start, end, before=32):
         confidence -= 0.3
     return detection("credit_card", start, end, confidence, "credit_card.luhn")
@@ -258,10 +264,14 @@ _INTL = re.compile(
     r"|(?P<plain>[1-9][0-9]{7,14}))"
     r"(?![\w]|[.\-][0-9])"
 )
-_PHONE_WORDS = r"phone|tel(?:ephone)?|mobile|cell|call(?:back|er)?|fax|sms|whatsapp|voicemail|hotline|contact"
+_PHONE_WORDS = (
+    r"phone|tel(?:ephone)?|mobile|cell|call(?:back|er)?|fax|sms|whatsapp|voicemail|hotline|contact|desk|landline"
+    r"|messages to|answering at"
+)
 _PHONE_KEYWORD = rf"(?<![A-Za-z])(?:{_PHONE_WORDS})"
 _PHONE_BY_CONTEXT = re.compile(
-    rf"(?ai:{_PHONE_KEYWORD})[A-Za-z_]{{0,12}}[^0-9\n+(]{{0,30}}"
+    # the number on the same line, or alone on the next one ("Phone:\n  0393 1144137")
+    rf"(?ai:{_PHONE_KEYWORD})[A-Za-z_]{{0,12}}[^0-9\n+(]{{0,30}}(?:\n[ \t]{{0,4}})?"
     r"(?<![\w.\-])(?P<num>\+?(?:\([0-9]{1,5}\)|[0-9])[0-9 ().\-]{5,18}[0-9])"
     r"(?![\w]|[.\-/:][0-9])"
 )
@@ -327,6 +337,7 @@ _PHONE_GAP_NEGATIVE = words_pattern(
     "zip",
     "po",
 )
+_FRENCH_DOTTED = re.compile(r"0[1-9](?:\.[0-9]{2}){4}")
 _SSN_SHAPE = re.compile(r"[0-9]{3}-[0-9]{2}-[0-9]{4}")
 _DATE_LIKE = re.compile(
     r"(?:19|20)[0-9]{2}[\-./ ][01]?[0-9][\-./ ][0-3]?[0-9]|[0-3]?[0-9][\-./][01]?[0-9][\-./](?:19|20)?[0-9]{2}"
@@ -404,8 +415,10 @@ def phone_number_confidence(num: str) -> float | None:
         return None
     if num.count("(") != num.count(")") or "--" in num or ".." in num:
         return None
-    if _DATE_LIKE.fullmatch(num) or num.count(".") >= 3 or _SSN_SHAPE.fullmatch(num):
-        return None  # dates, dotted versions/addresses, SSN-shaped references
+    if _DATE_LIKE.fullmatch(num) or _SSN_SHAPE.fullmatch(num):
+        return None  # dates, SSN-shaped references
+    if num.count(".") >= 3 and not _FRENCH_DOTTED.fullmatch(num):
+        return None  # dotted versions and addresses; "01.84.17.61.18" is how France writes numbers
     if num.isdigit() and len(num) in (10, 13) and num[0] == "1":
         return None  # an epoch timestamp in seconds or milliseconds
     confidence = 0.5
@@ -450,9 +463,13 @@ PHONE_CONTEXT_RULE = Rule(
     types=("phone",),
     regex=_PHONE_BY_CONTEXT,
     build=_build_phone_context,
-    # The keyword, then the first character of a number on the same line.
-    prefilters=(Prefilter(rf"(?:{_PHONE_WORDS})[^0-9\n+(]{{0,42}}[+(0-9]", before=56, after=28, caseless=True),),
-    reach=12 + 12 + 30 + 28,
+    # The keyword, then the first character of a number on the same line or the next.
+    prefilters=(
+        Prefilter(
+            rf"(?:{_PHONE_WORDS})[^0-9\n+(]{{0,42}}(?:\n[ \t]{{0,4}})?[+(0-9]", before=61, after=28, caseless=True
+        ),
+    ),
+    reach=12 + 12 + 30 + 5 + 28,
     anchor=re.compile(_PHONE_WORDS),
 )
 

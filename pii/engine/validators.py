@@ -62,6 +62,8 @@ _IIN_RANGES: tuple[tuple[int, int, tuple[int, ...], str], ...] = (
     (644, 649, (16, 19), "discover"),
     (65, 65, (16, 19), "discover"),
     (3528, 3589, (16, 17, 18, 19), "jcb"),
+    (2131, 2131, (15,), "jcb"),  # JCB's older 15-digit ranges
+    (1800, 1800, (15,), "jcb"),
     (300, 305, (14, 16, 19), "diners"),
     (36, 36, (14, 16, 19), "diners"),
     (38, 39, (14, 16, 19), "diners"),
@@ -70,6 +72,8 @@ _IIN_RANGES: tuple[tuple[int, int, tuple[int, ...], str], ...] = (
     (56, 58, (12, 13, 14, 15, 16, 17, 18, 19), "maestro"),
     (639, 639, (16, 19), "maestro"),
     (6759, 6759, (12, 13, 14, 15, 16, 17, 18, 19), "maestro"),
+    (6761, 6763, (12, 13, 14, 15, 16, 17, 18, 19), "maestro"),
+    (6304, 6304, (12, 13, 14, 15, 16, 17, 18, 19), "maestro"),
     (2200, 2204, (16, 17, 18, 19), "mir"),
 )
 
@@ -77,6 +81,8 @@ _IIN_RANGES: tuple[tuple[int, int, tuple[int, ...], str], ...] = (
 def card_brand(digits: str) -> str | None:
     """The card network whose IIN range and length fit ``digits``, else None."""
     n = len(digits)
+    if digits.startswith("0604") and 12 <= n <= 19:
+        return "maestro"  # the one range with a leading zero
     for low, high, lengths, brand in _IIN_RANGES:
         width = len(str(low))
         if n in lengths and low <= int(digits[:width]) <= high:
