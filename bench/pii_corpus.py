@@ -1836,17 +1836,54 @@ def generate(n: int, seed: int = DEFAULT_SEED, split: str = "dev") -> list[Sampl
 # presidio-research
 
 
-def load_presidio_research(path: str | Path | None = None) -> list[Sample]:
-    """The presidio-research synthetic set, mapped to our types; its other entity types are ignored spans."""
+# The parts of an address presidio-research labels one by one: "28245" / "Puruntie 82" / "Apt. 595"
+# (STREET_ADDRESS), "LAPPEENRANTA" (GPE), "53650" (ZIP_CODE).
+_ADDRESS_PARTS = frozenset({"STREET_ADDRESS", "GPE", "ZIP_CODE"})
+_ADDRESS_GLUE = re.compile(r"[\s,.>]*")
+
+
+def _merge_address_parts(text: str, labelled: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """One STREET_ADDRESS span per written address: runs of address parts separated only by spaces,
+    line breaks, commas or quote marks become one span if the run holds a street part (our detector
+    reports the whole address, city and postal code included, as one finding)."""
+    out: list[tuple[str, int, int]] = []
+    run: list[tuple[str, int, int]] = []
+
+    def close() -> None:
+        if any(kind == "STREET_ADDRESS" for kind, _, _ in run):
+            out.append(("STREET_ADDRESS", run[0][1], max(end for _, _, end in run)))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for kind, start, end in sorted(labelled, key=lambda s: (s[1], -s[2])):
+        if kind in _ADDRESS_PARTS:
+            if run and not (start >= run[-1][2] and _ADDRESS_GLUE.fullmatch(text, run[-1][2], start)):
+                close()
+            run.append((kind, start, end))
+            continue
+        close()
+        out.append((kind, start, end))
+    close()
+    return out
+
+
+def load_presidio_research(path: str | Path | None = None, *, merge_addresses: bool = True) -> list[Sample]:
+    """The presidio-research synthetic set, mapped to our types; its other entity types are ignored spans.
+
+    With ``merge_addresses`` the parts of one address (see :func:`_merge_address_parts`) are one gold span.
+    """
     data = json.loads(Path(path or PRESIDIO_RESEARCH_PATH).read_text(encoding="utf-8"))
     out = []
     for i, row in enumerate(data):
         text = row["full_text"]
         spans: list[Span] = []
         ignored: list[tuple[int, int]] = []
-        for sp in row["spans"]:
-            start, end = sp["start_position"], sp["end_position"]
-            typ = PRESIDIO_RESEARCH_TYPES.get(sp["entity_type"])
+        labelled = [(sp["entity_type"], sp["start_position"], sp["end_position"]) for sp in row["spans"]]
+        if merge_addresses:
+            labelled = _merge_address_parts(text, labelled)
+        for kind, start, end in labelled:
+            typ = PRESIDIO_RESEARCH_TYPES.get(kind)
             if typ:
                 spans.append((typ, start, end))
             else:

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import re
 import zlib
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -152,7 +153,7 @@ def test_mixed_traffic_pii_fraction() -> None:
 
 @pytest.mark.skipif(not pii_corpus.PRESIDIO_RESEARCH_PATH.exists(), reason="shared presidio-research data not present")
 def test_presidio_research_loader() -> None:
-    samples = load_presidio_research()
+    samples = load_presidio_research(merge_addresses=False)
     assert len(samples) > 1000
     raw = json.loads(pii_corpus.PRESIDIO_RESEARCH_PATH.read_text(encoding="utf-8"))
     for s, row in zip(samples, raw, strict=True):
@@ -164,3 +165,32 @@ def test_presidio_research_loader() -> None:
         assert len(s.spans) + len(s.ignored) == len(row["spans"])
     kinds = {t for s in samples for t, _, _ in s.spans}
     assert kinds == set(pii_corpus.PRESIDIO_RESEARCH_TYPES.values())
+
+
+def test_presidio_research_address_parts_become_one_address(tmp_path: Any) -> None:
+    text = "Ship to Sara Schwarz\n  28245 Puruntie 82 Apt. 595\n  LAPPEENRANTA, 53650 today. Lives in Oulu."
+    parts = [("PERSON", "Sara Schwarz"), ("STREET_ADDRESS", "28245"), ("STREET_ADDRESS", "Puruntie 82")]
+    parts += [("STREET_ADDRESS", "Apt. 595"), ("GPE", "LAPPEENRANTA"), ("ZIP_CODE", "53650"), ("GPE", "Oulu")]
+    spans = [
+        {
+            "entity_type": kind,
+            "entity_value": value,
+            "start_position": text.index(value),
+            "end_position": text.index(value) + len(value),
+        }
+        for kind, value in parts
+    ]
+    path = tmp_path / "set.json"
+    path.write_text(json.dumps([{"full_text": text, "spans": spans, "template_id": 1}]), encoding="utf-8")
+    merged = load_presidio_research(path)[0]
+    assert [(t, merged.text[a:b]) for t, a, b in merged.spans] == [
+        ("person_name", "Sara Schwarz"),
+        ("street_address", "28245 Puruntie 82 Apt. 595\n  LAPPEENRANTA, 53650"),
+    ]
+    assert [merged.text[a:b] for a, b in merged.ignored] == ["Oulu"]  # a city on its own is not an address
+    split = load_presidio_research(path, merge_addresses=False)[0]
+    assert [merged.text[a:b] for t, a, b in split.spans if t == "street_address"] == [
+        "28245",
+        "Puruntie 82",
+        "Apt. 595",
+    ]
