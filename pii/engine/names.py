@@ -191,7 +191,7 @@ COMMON_EXTRAS = _words(
     "tesla uber lyft slack zoom visa chase target walmart ford dell mercedes porsche ferrari lincoln jordan "
     "chad georgia israel kenya china india florence austin phoenix dallas houston denver boston paris london "
     "berlin sydney victoria charlotte madison aurora alexa siri cortana claude gemini bard mistral llama opus "
-    "sonnet haiku karma"
+    "sonnet haiku karma ping pong jira rome milan tokyo dublin vienna"
 )
 PRE_STREET_TYPES = _words(
     "rua rue via viale vicolo corso piazza piazzale largo calle avenida avda paseo pasaje praça travessa "
