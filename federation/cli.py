@@ -1102,6 +1102,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 NO_DJANGO = {"init", "manifest_verify"}
+# Commands that only read or change this node's database: on a home that was never initialised
+# they say so instead of failing on a missing table.
+NEEDS_HOME = {
+    "peers",
+    "audit",
+    "token",
+    "trust",
+    "inbox",
+    "outbox",
+    "pii",
+}
+
+
+def _with_database_errors(handler: Any, args: argparse.Namespace, out: Output) -> int:
+    from django.db import DatabaseError
+
+    try:
+        return handler(args, out)
+    except DatabaseError as exc:
+        # Initialised but never set up (no tables yet), or the database is down: a clear line, not a trace.
+        raise CommandError(
+            f"the node's database is not ready ({str(exc).splitlines()[0]}); run `federation setup` "
+            "or check FEDERATION_DATABASE_URL",
+            code="not_ready",
+        ) from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1119,7 +1144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CommandError(str(exc), code="bad_configuration") from exc
         if key not in NO_DJANGO:
             _django_setup()
-        return args.handler(args, out)
+        if args.command in NEEDS_HOME:
+            _require_initialised()
+        return _with_database_errors(args.handler, args, out)
     except CommandError as exc:
         out.error(str(exc), exc.code)
         return exc.exit_code

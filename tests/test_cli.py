@@ -64,3 +64,20 @@ def test_unknown_command_is_a_usage_error(cli: Any) -> None:
     result = cli("frobnicate")
     assert result.code == 2
     assert "invalid choice" in result.stderr
+
+
+def test_commands_on_a_home_that_is_not_ready_say_so_instead_of_a_traceback(cli: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    for command in (["pii", "scan"], ["peers"], ["inbox"], ["token", "list"], ["audit", "verify"]):
+        result = cli(*command, "--json", env={"FEDERATION_HOME": str(empty), "FEDERATION_DATABASE_URL": ""}, stdin="")
+        assert result.code != 0 and "Traceback" not in result.stderr, (command, result.stderr)
+        assert result.json()["error"]["code"] == "not_ready", command
+        assert "federation init" in result.json()["error"]["message"]
+    # Initialised, but `federation setup` never ran: no tables yet.
+    fresh = tmp_path / "fresh"
+    env = {"FEDERATION_HOME": str(fresh), "FEDERATION_DATABASE_URL": ""}
+    assert cli("init", env=env).code == 0
+    result = cli("pii", "scan", "--json", env=env, stdin='{"id": 1, "text": "x"}\n')
+    assert "Traceback" not in result.stderr
+    assert result.json()["error"]["code"] == "not_ready"
+    assert "federation setup" in result.json()["error"]["message"]
