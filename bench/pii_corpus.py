@@ -47,6 +47,8 @@ from typing import Any
 
 from faker import Faker
 
+from pii.engine.types import TYPES  # the canonical type names: labels use exactly these
+
 DEFAULT_SEED = 20_240_611
 SPLITS: tuple[str, ...] = ("dev", "test")
 LOCALES: tuple[str, ...] = (
@@ -60,22 +62,6 @@ LOCALES: tuple[str, ...] = (
     "hu_HU",
     "fi_FI",
     "pl_PL",
-)
-TYPES: tuple[str, ...] = (
-    "email",
-    "ssn",
-    "credit_card",
-    "api_key",
-    "jwt",
-    "aws_key",
-    "phone",
-    "person_name",
-    "ip_address",
-    "street_address",
-    "password",
-    "private_key",
-    "database_url",
-    "github_token",
 )
 # presidio-research sits beside the repository in the shared data folder.
 PRESIDIO_RESEARCH_PATH = (
