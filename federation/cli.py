@@ -952,6 +952,91 @@ def cmd_pii_policy(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_defence_scan(args: argparse.Namespace, out: Output) -> int:
+    """JSON lines in, JSON lines out (whatever --json says: the format is the contract)."""
+    from compliance.services import record_event
+    from defence import lines, services
+    from federation.capabilities import parse_tier
+
+    try:
+        tier = parse_tier(args.tier) if args.tier is not None else None
+    except ValueError as exc:
+        raise CommandError(str(exc), code="usage") from exc
+    tally = lines.Tally()
+    cfg = services.config()
+    for result in lines.handle_lines(sys.stdin.buffer, cfg=cfg, tier=tier, explain=args.explain):
+        sys.stdout.write(json.dumps(tally.add(result)) + "\n")
+        sys.stdout.flush()
+    details = {**({"tier": tier} if tier is not None else {}), **tally.as_json()}
+    record_event(action="defence.scanned", actor="cli", details=details)
+    return EXIT_OK
+
+
+def cmd_defence_policy(args: argparse.Namespace, out: Output) -> int:
+    """The gate policies: threshold in force and action per tier, for every category."""
+    from defence import services
+    from defence.models import TIER_FIELDS, ThreatPolicy
+
+    cfg = services.config()
+    policies = [
+        {
+            "category": p.category,
+            "threshold": p.threshold,
+            "in_force": cfg.thresholds[p.category],
+            "actions": dict(zip(TIER_FIELDS, p.actions(), strict=True)),
+        }
+        for p in ThreatPolicy.objects.all()
+    ]
+    text = [
+        f"{p['category']:<20} {p['in_force']:.2f}  " + "  ".join(f"{t}={a}" for t, a in p["actions"].items())
+        for p in policies
+    ]
+    out.result({"policies": policies}, text)
+    return EXIT_OK
+
+
+def cmd_defence_held(args: argparse.Namespace, out: Output) -> int:
+    """The quarantine queue: messages a gate held for an analyst."""
+    from defence.models import HeldMessage, HoldStatus
+
+    rows = HeldMessage.objects.select_related("detection").order_by("-held_at")
+    if not args.all:
+        rows = rows.filter(status=HoldStatus.HELD)
+    held = [
+        {
+            "hold": h.pk,
+            "direction": h.direction,
+            "id": h.message_id,
+            "type": h.message_type,
+            "peer": h.node_id,
+            "categories": h.detection.category_list,
+            "score": h.detection.score,
+            "status": h.status,
+            "held_at": h.held_at.isoformat(),
+        }
+        for h in rows[: args.limit]
+    ]
+    text = [
+        f"{h['hold']:>6}  {h['direction']:<8} {h['type']:<16} {h['peer'][:16]}  {' '.join(h['categories'])}"
+        f"  {h['score']:.2f}  {h['status']}"
+        for h in held
+    ] or ["the quarantine is empty"]
+    out.result({"held": held}, text)
+    return EXIT_OK
+
+
+def cmd_defence_decide(args: argparse.Namespace, out: Output) -> int:
+    """Release or reject held messages (each decision audited)."""
+    from defence import services
+
+    release = args.defence_command == "release"
+    decided = services.decide_held(held_ids=args.hold, release=release, actor="cli", note=args.note)
+    out.result(
+        {"decided": decided, "release": release}, [f"{'released' if release else 'rejected'} {decided} message(s)"]
+    )
+    return EXIT_OK if decided == len(set(args.hold)) else EXIT_PROBLEM  # some were not held
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="node home directory (default: $FEDERATION_HOME or ~/.accord)")
@@ -1077,6 +1162,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="TIER=ACTION", help="e.g. ATTESTED=HASH (repeatable)"
     )
 
+    defence = sub.add_parser("defence", parents=[common], help="the AI-defence gates")
+    defence_sub = defence.add_subparsers(dest="defence_command", required=True, metavar="ACTION")
+    defence_scan = add(
+        "scan",
+        cmd_defence_scan,
+        'read {"id", "text"} JSON lines on stdin; write each one\'s threat verdict',
+        defence_sub,
+    )
+    defence_scan.add_argument("--tier", help="also say what the gate would do for a peer of this tier")
+    defence_scan.add_argument("--explain", action="store_true", help="add the evidence spans and signals")
+    add("policy", cmd_defence_policy, "list the gate policies (change them in the admin)", defence_sub)
+    held = add("held", cmd_defence_held, "list the messages held in quarantine", defence_sub)
+    held.add_argument("--all", action="store_true", help="released and rejected ones too")
+    held.add_argument("--limit", type=int, default=100)
+    for name, verb in (("release", "deliver"), ("reject", "refuse for good")):
+        decide = add(name, cmd_defence_decide, f"{verb} held messages (by hold number)", defence_sub)
+        decide.add_argument("hold", type=int, nargs="+", help="hold numbers from `federation defence held`")
+        decide.add_argument("--note", default="", help="why (kept with the decision)")
+
     audit = sub.add_parser("audit", parents=[common], help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     add("verify", cmd_audit_verify, "check the hash chain; name the first bad record", audit_sub)
@@ -1112,6 +1216,7 @@ NEEDS_HOME = {
     "inbox",
     "outbox",
     "pii",
+    "defence",
 }
 
 

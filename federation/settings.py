@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "peers",
     "messaging",
     "pii",
+    "defence",
 ]
 
 MIDDLEWARE = [
@@ -267,6 +268,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "recompute-pii-calibration": {
         "task": "pii.tasks.recompute_calibration",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    },
+    "recompute-defence-calibration": {
+        "task": "defence.tasks.recompute_calibration",
         "schedule": 600.0,
         "options": {"expires": 600.0},
     },

@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("peers.api.urls")),
     path("api/v1/", include("messaging.api.urls")),
     path("api/v1/", include("pii.api.urls")),
+    path("api/v1/", include("defence.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

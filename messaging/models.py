@@ -12,6 +12,7 @@ from peers.models import Peer
 
 class DeliveryState(models.TextChoices):
     QUEUED = "queued"
+    HELD = "held", "held (quarantined by the outbound gate)"
     DELIVERED = "delivered"
     REFUSED = "refused"
     DEAD_LETTERED = "dead_lettered", "dead-lettered"
@@ -42,6 +43,9 @@ class OutboxMessage(models.Model):
         default=dict, blank=True, help_text="PII found and what was done, per type (never the values)"
     )
     refusal_message = models.CharField(max_length=300, blank=True)
+    threat_scan = models.JSONField(
+        default=dict, blank=True, help_text="what the outbound AI-defence gate found and did (never the text)"
+    )
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +87,9 @@ class InboxMessage(models.Model):
         default=dict, blank=True, help_text="PII this node found on receipt and what it did (never the values)"
     )
     sender_scan = models.JSONField(default=dict, blank=True, help_text="the sender's own PII report from the envelope")
+    threat_scan = models.JSONField(
+        default=dict, blank=True, help_text="what the inbound AI-defence gate found and did (never the text)"
+    )
     handled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -29,6 +29,8 @@ from django.utils import timezone
 
 from compliance.models import Outcome
 from compliance.services import EventSpec, record_event, record_events
+from defence import services as defence
+from defence.engine import DefenceError
 from federation import capabilities, crypto, tls
 from federation import envelope as env
 from federation.canonical import CanonicalJSONError, canonical_json
@@ -94,8 +96,21 @@ class PiiBlocked(MessagingError):
         self.scan = scan
 
 
+class ThreatBlocked(MessagingError):
+    """The outbound AI-defence gate blocks this payload for this peer; ``scan`` says why (no text)."""
+
+    def __init__(self, message: str, scan: dict[str, Any]) -> None:
+        super().__init__(defence.THREAT_BLOCKED, message)
+        self.scan = scan
+
+
 def _details(exc: MessagingError, draft: Draft) -> dict[str, Any]:
-    return {"type": draft.message_type, **({"pii": exc.scan} if isinstance(exc, PiiBlocked) else {})}
+    details: dict[str, Any] = {"type": draft.message_type}
+    if isinstance(exc, PiiBlocked):
+        details["pii"] = exc.scan
+    if isinstance(exc, ThreatBlocked):
+        details["threat"] = exc.scan
+    return details
 
 
 def _refuse_send(code: str, message: str, *, actor: str, subject: str, details: dict[str, Any]) -> MessagingError:
@@ -148,15 +163,22 @@ def _check_peer(peer: Peer | None, node_id: str, message_type: str) -> Peer:
 
 @dataclass(frozen=True)
 class Screened:
-    """A draft after this node's PII pipeline for one peer: what will be signed and sent."""
+    """A draft after this node's PII pipeline and AI-defence gate for one peer: what will be
+    signed and sent (or held for an analyst, when the gate quarantines it)."""
 
     peer: Peer
     draft: Draft
     scan: dict[str, Any]
+    gate: defence.Gate | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.gate is not None and self.gate.action == defence.Action.QUARANTINE
 
 
-def _screen(peer: Peer, draft: Draft) -> Screened:
-    """Outbound PII policy for this peer's tier, before anything is written or signed."""
+def _screen(peer: Peer, draft: Draft, cfg: defence.Config | None = None) -> Screened:
+    """Outbound PII policy, then the outbound AI-defence gate, for this peer's tier: before
+    anything is written or signed. A block is recorded (detection and audit event) and raised."""
     try:
         outcome = pii_services.screen(draft.payload, peer=peer)
     except ScanError as exc:
@@ -165,7 +187,17 @@ def _screen(peer: Peer, draft: Draft) -> Screened:
         raise PiiBlocked(pii_services.blocked_message(outcome), outcome.summary())
     if outcome.changed and len(canonical_json(outcome.payload)) > settings.FEDERATION_ENVELOPE_MAX_BYTES - 2048:
         raise MessagingError(env.OVERSIZED, "the payload no longer fits in an envelope once hashed")
-    return Screened(peer, replace(draft, payload=outcome.payload) if outcome.changed else draft, outcome.summary())
+    draft = replace(draft, payload=outcome.payload) if outcome.changed else draft
+    try:
+        gate = defence.check(draft.payload, peer=peer, cfg=cfg)
+    except DefenceError as exc:
+        raise MessagingError(exc.code, exc.message) from exc
+    if gate.action == defence.Action.BLOCK:
+        defence.record(
+            gate, payload=draft.payload, peer=peer, direction="outbound", message_id="", message_type=draft.message_type
+        )
+        raise ThreatBlocked(gate.blocked_message(), gate.summary())
+    return Screened(peer, draft, outcome.summary(), gate if gate.detected else None)
 
 
 def _queue_all(screened: list[Screened], *, actor: str, broadcast_id: str = "") -> list[OutboxMessage]:
@@ -186,11 +218,29 @@ def _queue_all(screened: list[Screened], *, actor: str, broadcast_id: str = "") 
             created_at=now,
             next_attempt_at=now,
             pii_scan=item.scan,
+            state=DeliveryState.HELD if item.held else DeliveryState.QUEUED,
+            threat_scan=item.gate.summary() if item.gate else {},
         )
         for item in screened
         for peer, draft in [(item.peer, item.draft)]
     ]
     OutboxMessage.objects.bulk_create(messages)
+    detections = [
+        (
+            item.gate,
+            defence.detection_row(
+                item.gate,
+                payload=message.payload,
+                peer=message.peer,
+                direction="outbound",
+                message_id=message.message_id,
+                message_type=message.message_type,
+            ),
+        )
+        for item, message in zip(screened, messages, strict=True)
+        if item.gate is not None
+    ]
+    threat_events = defence.record_with(detections)
     record_events(
         [
             EventSpec(
@@ -205,10 +255,12 @@ def _queue_all(screened: list[Screened], *, actor: str, broadcast_id: str = "") 
                     **({"reply_to": message.reply_to} if message.reply_to else {}),
                     **({"broadcast": broadcast_id} if broadcast_id else {}),
                     **({"pii": message.pii_scan} if message.pii_scan else {}),
+                    **({"threat": message.threat_scan} if message.threat_scan else {}),
                 },
             )
             for message in messages
         ]
+        + threat_events
     )
     return messages
 
@@ -245,10 +297,10 @@ def send_many(*, items: list[tuple[str, Draft]], actor: str) -> list[OutboxMessa
     if not 0 < len(items) <= MAX_BATCH_SEND:
         raise MessagingError("INVALID_BATCH", f"a batch holds 1 to {MAX_BATCH_SEND} messages")
     peers = {p.node_id: p for p in Peer.objects.filter(node_id__in={node_id for node_id, _ in items})}
-    screened = []
+    screened, cfg = [], defence.config()
     for index, (node_id, draft) in enumerate(items):
         try:
-            screened.append(_screen(_check_peer(peers.get(node_id), node_id, draft.message_type), draft))
+            screened.append(_screen(_check_peer(peers.get(node_id), node_id, draft.message_type), draft, cfg))
         except MessagingError as exc:
             raise _refuse_send(
                 exc.code, f"message {index}: {exc}", actor=actor, subject=node_id, details=_details(exc, draft)
@@ -277,13 +329,14 @@ def broadcast(*, draft: Draft, actor: str) -> tuple[str, list[BroadcastResult]]:
         )
     )
     results: list[BroadcastResult] = []
+    cfg = defence.config()
     with transaction.atomic():
         for peer in Peer.objects.order_by("node_id"):
             try:
                 _check_peer(peer, peer.node_id, draft.message_type)
                 if peer.pk not in live:
                     raise MessagingError(NO_SESSION, "no live session with this peer")
-                screened = _screen(peer, draft)  # per peer: each tier has its own policy
+                screened = _screen(peer, draft, cfg)  # per peer: each tier has its own policy
             except MessagingError as exc:
                 results.append(BroadcastResult(peer.node_id, None, exc.code, str(exc)))
                 continue
@@ -499,7 +552,7 @@ def _settle(peer: Peer, session: Session, messages: list[OutboxMessage], results
         for message, result in zip(messages, results, strict=True):
             status = result.get("status") if isinstance(result, dict) else None
             code = str(result.get("code", "")) if isinstance(result, dict) else "MALFORMED_ANSWER"
-            if status in ("stored", "duplicate"):
+            if status in ("stored", "duplicate", "quarantined"):  # quarantined: persisted, held there
                 delivered.append(message.pk)
                 events.append(
                     EventSpec(
@@ -509,6 +562,7 @@ def _settle(peer: Peer, session: Session, messages: list[OutboxMessage], results
                             "id": message.message_id,
                             "type": message.message_type,
                             "attempt": message.attempts + 1,
+                            **({"receiver": status} if status == "quarantined" else {}),
                         },
                     )
                 )
@@ -740,17 +794,37 @@ class Accepted:
     envelope: env.Envelope
     payload: Any
     scan: dict[str, Any]
+    gate: defence.Gate | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.gate is not None and self.gate.action == defence.Action.QUARANTINE
 
 
-def _screen_inbound(envelope: env.Envelope, peer: Peer) -> tuple[Any, dict[str, Any]]:
-    """Inbound PII policy for the sender's tier, after verification and before storing."""
+def _screen_inbound(envelope: env.Envelope, peer: Peer, cfg: defence.Config) -> tuple[Any, dict[str, Any], Any]:
+    """Inbound PII policy, then the inbound AI-defence gate, for the sender's tier: after
+    verification and before storing. A block is recorded (detection, audit event) and refused."""
     try:
         outcome = pii_services.screen(envelope.document["payload"], peer=peer)
     except ScanError as exc:
         raise env.EnvelopeError(exc.code, exc.message) from exc
     if outcome.blocked:
         raise env.EnvelopeError(pii_services.PII_BLOCKED, pii_services.blocked_message(outcome))
-    return outcome.payload, outcome.summary()
+    try:
+        gate = defence.check(outcome.payload, peer=peer, cfg=cfg)
+    except DefenceError as exc:
+        raise env.EnvelopeError(exc.code, exc.message) from exc
+    if gate.action == defence.Action.BLOCK:
+        defence.record(
+            gate,
+            payload=outcome.payload,
+            peer=peer,
+            direction="inbound",
+            message_id=envelope.id,
+            message_type=envelope.type,
+        )
+        raise env.EnvelopeError(defence.THREAT_BLOCKED, gate.blocked_message())
+    return outcome.payload, outcome.summary(), gate if gate.detected else None
 
 
 def _check_one(item: Any, sessions: _Sessions, audience: str, now_ms: int) -> env.Envelope:
@@ -785,11 +859,12 @@ def receive_batch(items: list[Any], *, client_fingerprint: str, client_addr: str
     results: list[dict[str, Any] | None] = [None] * len(items)
     accepted: list[Accepted] = []
     refusals: list[tuple[int, str, str]] = []
+    cfg = defence.config()
     for index, item in enumerate(items):
         try:
             envelope = _check_one(item, sessions, own, now_ms)
             peer = sessions.session(envelope.session).peer
-            accepted.append(Accepted(index, envelope, *_screen_inbound(envelope, peer)))
+            accepted.append(Accepted(index, envelope, *_screen_inbound(envelope, peer, cfg)))
         except env.EnvelopeError as exc:
             refusals.append((index, exc.code, str(exc)))
     try:
@@ -839,10 +914,11 @@ def _store(accepted: list[Accepted], sessions: _Sessions, *, careful: bool) -> d
             (session_id, seq)
             for seq in SeenEnvelope.objects.filter(session_id=session_id, seq__in=seqs).values_list("seq", flat=True)
         }
-    known_ids = set(
-        InboxMessage.objects.filter(message_id__in=[e.id for e in envelopes]).values_list("message_id", flat=True)
-    )
+    ids = [e.id for e in envelopes]
+    known_ids = set(InboxMessage.objects.filter(message_id__in=ids).values_list("message_id", flat=True))
+    known_ids |= defence.held_ids(ids)  # a retry of a quarantined message is a duplicate too
     seen_rows, inbox_rows, events = [], [], []
+    detections, held_envelopes = [], {}
     highest: dict[str, int] = {}
     for one in accepted:
         index, envelope = one.index, one.envelope
@@ -861,6 +937,35 @@ def _store(accepted: list[Accepted], sessions: _Sessions, *, careful: bool) -> d
         known_ids.add(envelope.id)
         session = sessions.session(envelope.session)
         document = envelope.document
+        if one.gate is not None:
+            detections.append(
+                (
+                    one.gate,
+                    defence.detection_row(
+                        one.gate,
+                        payload=one.payload,
+                        peer=session.peer,
+                        direction="inbound",
+                        message_id=envelope.id,
+                        message_type=envelope.type,
+                    ),
+                )
+            )
+        if one.held:  # out of the agents' sight until an analyst releases it
+            held_envelopes[envelope.id] = {
+                "payload": one.payload,
+                "budget": document["budget"],
+                "hops": document["hops"],
+                "reply_to": document["reply_to"] or "",
+                "session_id": envelope.session,
+                "seq": envelope.seq,
+                "sent_at": dt.datetime.fromtimestamp(document["ts"] / 1000, tz=dt.UTC).isoformat(),
+                "pii_scan": one.scan,
+                "sender_scan": document.get("scan", {}).get("pii", {}),
+                "threat_scan": one.gate.summary(),
+            }
+            outcome[index] = "quarantined"
+            continue
         inbox_rows.append(
             InboxMessage(
                 message_id=envelope.id,
@@ -870,6 +975,7 @@ def _store(accepted: list[Accepted], sessions: _Sessions, *, careful: bool) -> d
                 payload=one.payload,
                 pii_scan=one.scan,
                 sender_scan=document.get("scan", {}).get("pii", {}),
+                threat_scan=one.gate.summary() if one.gate else {},
                 budget=document["budget"],
                 hops=document["hops"],
                 reply_to=document["reply_to"] or "",
@@ -888,17 +994,21 @@ def _store(accepted: list[Accepted], sessions: _Sessions, *, careful: bool) -> d
                     "session": envelope.session,
                     "seq": envelope.seq,
                     **({"pii": one.scan} if one.scan else {}),
+                    **({"threat": one.gate.summary()} if one.gate else {}),
                 },
             )
         )
         outcome[index] = "stored"
     SeenEnvelope.objects.bulk_create(seen_rows)
     InboxMessage.objects.bulk_create(inbox_rows)
+    # after the writes a replay would break, so a retried batch never saves a detection twice
+    events += defence.record_with(detections, held_envelopes=held_envelopes)
     record_events(events)
     now = timezone.now()
     for session_id, seq in highest.items():
         session = sessions.session(session_id)
         count = sum(1 for row in inbox_rows if row.session_id == session_id)
+        count += sum(1 for kept in held_envelopes.values() if kept["session_id"] == session_id)
         Session.objects.filter(pk=session.pk).update(
             envelope_seq_high=Greatest(F("envelope_seq_high"), seq), messages_received=F("messages_received") + count
         )

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from compliance.services import record_event
+from federation.policy_admin import TierPolicyAdmin
 from pii import services
 from pii.engine.calibration import MIN_SAMPLES, Evidence, posterior
 from pii.models import Calibration, PiiPolicy, ReviewFinding, ReviewSample, Verdict
@@ -17,39 +17,12 @@ EXAMPLE_CONFIDENCE = 0.8  # the calibration list shows what becomes of a detecti
 
 
 @admin.register(PiiPolicy)
-class PiiPolicyAdmin(admin.ModelAdmin):
+class PiiPolicyAdmin(TierPolicyAdmin):
     """The 14 types x 5 tiers grid, edited in place; every change is audited."""
 
-    list_display = ["pii_type", "threshold", "untrusted", "verified", "attested", "trusted", "privileged", "updated_at"]
-    list_editable = ["threshold", "untrusted", "verified", "attested", "trusted", "privileged"]
-    list_filter = ["attested", "trusted", "privileged"]
-    search_fields = ["pii_type"]
-    readonly_fields = ["pii_type", "updated_at"]
-    actions = ["restore_defaults"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # one row per canonical type, created by a migration
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # a missing row would block its type everywhere; restore defaults instead
-
-    def save_model(self, request: HttpRequest, obj: PiiPolicy, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        record_event(
-            action="pii.policy_changed",
-            actor=request.user.get_username(),
-            subject=obj.pii_type,
-            details={
-                "changed": sorted(form.changed_data),
-                "threshold": obj.threshold,
-                "actions": services.policy_actions(obj),
-            },
-        )
-
-    @admin.action(description="Restore the default policies (all types)", permissions=["change"])
-    def restore_defaults(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = services.restore_default_policies(actor=request.user.get_username())
-        self.message_user(request, f"Restored the default policy of {count} types.", messages.SUCCESS)
+    key_field = "pii_type"
+    changed_action = "pii.policy_changed"
+    restore = staticmethod(services.restore_default_policies)
 
 
 class FindingInline(admin.TabularInline):

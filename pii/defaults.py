@@ -8,10 +8,12 @@ trust grows.
 
 from __future__ import annotations
 
+from federation import tier_policy
+
 B, R, H, P = "BLOCK", "REDACT", "HASH", "PASS"
 
 # type: (threshold, UNTRUSTED, VERIFIED, ATTESTED, TRUSTED, PRIVILEGED)
-DEFAULT_POLICIES: dict[str, tuple[float, str, str, str, str, str]] = {
+DEFAULT_POLICIES: tier_policy.Defaults = {
     "email": (0.5, B, B, R, H, P),
     "phone": (0.5, B, B, R, H, P),
     "person_name": (0.5, B, B, R, P, P),
@@ -27,9 +29,3 @@ DEFAULT_POLICIES: dict[str, tuple[float, str, str, str, str, str]] = {
     "database_url": (0.5, B, B, B, B, R),
     "github_token": (0.5, B, B, B, B, B),
 }
-
-
-def default_fields(pii_type: str) -> dict[str, object]:
-    threshold, *actions = DEFAULT_POLICIES[pii_type]
-    tiers = ("untrusted", "verified", "attested", "trusted", "privileged")
-    return {"threshold": threshold, **dict(zip(tiers, actions, strict=True))}

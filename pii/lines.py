@@ -1,73 +1,41 @@
-"""`{"id", "text"}` items in, one result per item out: shared by `federation pii scan` and the REST
-API. A bad item gets an error object for its id; the others carry on."""
+"""PII results for `{"id", "text"}` items (``federation.jsonlines``): shared by `federation pii scan`
+and the REST API."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
+from federation import jsonlines
 from pii import services
 from pii.engine import ScanError
 from pii.engine.pipeline import Hasher
 
-MAX_TEXT_CHARS = 16 * 1024 * 1024
-
-
-def _error(item_id: Any, code: str, message: str) -> dict[str, Any]:
-    return {"id": item_id, "error": {"code": code, "message": message}}
-
-
-def _id_of(item: Any) -> Any:
-    value = item.get("id") if isinstance(item, dict) else None
-    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
-
 
 def handle_item(item: Any, *, tier: int | None = None, hasher: Hasher | None = None) -> dict[str, Any]:
     """Detections for one item, or (with ``tier``) its text transformed by that tier's policy."""
-    item_id = _id_of(item)
-    if not isinstance(item, dict):
-        return _error(None, "SCHEMA_INVALID", "each item is a JSON object with an id and a text")
-    text = item.get("text")
-    if not isinstance(text, str):
-        return _error(item_id, "SCHEMA_INVALID", '"text" must be a string')
-    if len(text) > MAX_TEXT_CHARS:
-        return _error(item_id, "TOO_LARGE", f"the text has {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+    checked = jsonlines.text_of(item)
+    if isinstance(checked, dict):
+        return checked
+    item_id, text = checked
     try:
         if tier is None:
             found = services.detect(text)
             return {"id": item_id, "detections": [d.as_json() for d in found]}
         outcome = services.transform(text, tier=tier, hasher=hasher)
     except ScanError as exc:
-        return _error(item_id, exc.code, exc.message)
+        return jsonlines.error(item_id, exc.code, exc.message)
     if outcome.blocked:
         return {"id": item_id, "text": None, "blocked": outcome.blocked, "pii": outcome.summary()}
     return {"id": item_id, "text": outcome.payload, "pii": outcome.summary()}
 
 
-def handle_line(raw: bytes, *, tier: int | None = None, hasher: Hasher | None = None) -> dict[str, Any] | None:
-    """One line of JSON lines input; None for a blank line (nothing to answer)."""
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _error(None, "INVALID_UTF8", f"the line is not UTF-8 (byte {exc.start})")
-    if not line.strip():
-        return None
-    try:
-        item = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        return _error(None, "MALFORMED_JSON", f"not JSON: {str(exc)[:200]}")
-    return handle_item(item, tier=tier, hasher=hasher)
-
-
 def handle_lines(
     lines: Iterable[bytes], *, tier: int | None = None, hasher: Hasher | None = None
 ) -> Iterator[dict[str, Any]]:
-    for raw in lines:
-        result = handle_line(raw, tier=tier, hasher=hasher)
-        if result is not None:
-            yield result
+    return jsonlines.handle_lines(lines, partial(handle_item, tier=tier, hasher=hasher))
 
 
 class Tally:

@@ -8,10 +8,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from federation.tier_policy import TIER_FIELDS, TierActions, action_field
 from pii.engine import TYPES, Detection
 
+__all__ = ["TIER_FIELDS"]
+
 TYPE_CHOICES = [(t, t) for t in TYPES]
-TIER_FIELDS = ("untrusted", "verified", "attested", "trusted", "privileged")  # index = tier number
 
 
 class Action(models.TextChoices):
@@ -22,12 +24,10 @@ class Action(models.TextChoices):
 
 
 def _action_field(tier: str) -> models.CharField:
-    return models.CharField(
-        max_length=8, choices=Action.choices, default=Action.BLOCK, help_text=f"what a {tier} peer may see"
-    )
+    return action_field(Action.choices, Action.BLOCK, f"what a {tier} peer may see", max_length=8)
 
 
-class PiiPolicy(models.Model):
+class PiiPolicy(TierActions, models.Model):
     """What happens to one PII type at each trust tier, and how sure a detection must be."""
 
     pii_type = models.CharField("PII type", max_length=32, choices=TYPE_CHOICES, unique=True)
@@ -50,9 +50,6 @@ class PiiPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.pii_type
-
-    def action_for(self, tier: int) -> str:
-        return getattr(self, TIER_FIELDS[max(0, min(tier, len(TIER_FIELDS) - 1))])
 
 
 class ReviewSample(models.Model):

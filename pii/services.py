@@ -279,11 +279,11 @@ def reset_calibration(*, calibration_ids: Iterable[int], actor: str) -> int:
 
 
 def restore_default_policies(*, actor: str) -> int:
-    from pii.defaults import DEFAULT_POLICIES, default_fields
+    from federation.tier_policy import restore_defaults
+    from pii.defaults import DEFAULT_POLICIES
 
     with transaction.atomic():
-        for pii_type in DEFAULT_POLICIES:
-            PiiPolicy.objects.update_or_create(pii_type=pii_type, defaults=default_fields(pii_type))
+        restore_defaults(PiiPolicy, "pii_type", DEFAULT_POLICIES)
         record_event(action="pii.policies_restored", actor=actor, details={"types": len(DEFAULT_POLICIES)})
     forget_cache()
     return len(DEFAULT_POLICIES)
@@ -314,13 +314,9 @@ def set_policy(*, pii_type: str, actor: str, threshold: float | None = None, act
             action="pii.policy_changed",
             actor=actor,
             subject=pii_type,
-            details={"changed": sorted(changed), "threshold": policy.threshold, "actions": policy_actions(policy)},
+            details={"changed": sorted(changed), "threshold": policy.threshold, "actions": policy.actions()},
         )
     return policy
-
-
-def policy_actions(policy: PiiPolicy) -> list[str]:
-    return [policy.action_for(tier) for tier in range(len(TIER_FIELDS))]
 
 
 def describe_policy(policy: PiiPolicy) -> dict[str, Any]:

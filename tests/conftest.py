@@ -23,10 +23,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _fresh_identity_cache() -> None:
+    from defence import services as defence_services
     from pii import services as pii_services
 
     services.forget_identity()
     pii_services.forget_cache()  # a rolled-back policy change sends no signal
+    defence_services.forget_cache()
 
 
 @pytest.fixture

@@ -225,7 +225,7 @@ def sealed(peer: Peer, session: Session, seq: int, *, message_id: str | None = N
         now_ms=time.time_ns() // 1_000_000,
         budget=env.make_budget(),
         hops=[peer.node_id],
-        payload={"n": seq},
+        payload=fields.pop("payload", {"n": seq}),
         **fields,
     )
 

@@ -7,7 +7,6 @@ import io
 import json
 import re
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -15,15 +14,13 @@ from django.contrib.auth.models import Permission
 
 from compliance.models import AuditEvent
 from federation import crypto
-from federation import envelope as env
-from federation.services import get_identity
 from messaging import services as messaging
 from messaging.models import InboxMessage, OutboxMessage
 from peers.models import Peer, Session, TrustTier
 from pii import services
 from pii.engine import TYPES
 from pii.models import Calibration, PiiPolicy, ReviewFinding, ReviewSample, Verdict
-from tests.test_messaging import make_peer
+from tests.test_messaging import make_peer, sealed
 
 pytestmark = pytest.mark.django_db
 
@@ -113,21 +110,7 @@ def test_the_envelope_carries_the_senders_pii_report() -> None:
 
 
 def inbound(peer: Peer, payload: Any, seq: int = 1) -> dict[str, Any]:
-    session = Session.objects.get(peer=peer)
-    document = env.seal(
-        b"k" * 32,  # the session key make_session stores
-        message_id=env.new_id(),
-        message_type="task-assignment",
-        source=peer.node_id,
-        target=get_identity().node_id,
-        session=session.session_id,
-        seq=seq,
-        now_ms=time.time_ns() // 1_000_000,
-        budget=env.make_budget(),
-        hops=[peer.node_id],
-        payload=payload,
-        scan={"pii": {}},
-    )
+    document = sealed(peer, Session.objects.get(peer=peer), seq, payload=payload, scan={"pii": {}})
     return messaging.receive_batch([document], client_fingerprint=peer.tls_fingerprint, client_addr="test")[0]
 
 
