@@ -499,6 +499,36 @@ def reset_calibration(*, calibration_ids: Iterable[int], actor: str) -> int:
     return len(rows)
 
 
+def set_policy(*, category: str, actor: str, threshold: float | None = None, actions: dict[int, str]) -> ThreatPolicy:
+    """Change one category's threshold and/or its action at some tiers (CLI; the admin edits the grid)."""
+    from federation import tier_policy
+
+    policy = tier_policy.set_policy(
+        ThreatPolicy,
+        "category",
+        category,
+        actor=actor,
+        audit_action="defence.policy_changed",
+        allowed_actions=Action.values,
+        threshold=threshold,
+        actions=actions,
+        minimum_threshold=0.05,
+    )
+    forget_cache()
+    return policy
+
+
+def describe_policy(policy: ThreatPolicy, cfg: Config) -> dict[str, Any]:
+    from federation.capabilities import tier_name
+
+    return {
+        "category": policy.category,
+        "threshold": policy.threshold,
+        "in_force": cfg.thresholds.get(policy.category, policy.threshold),
+        "actions": {tier_name(tier): action for tier, action in enumerate(policy.actions())},
+    }
+
+
 def restore_default_policies(*, actor: str) -> int:
     from defence.defaults import DEFAULT_POLICIES
     from federation.tier_policy import restore_defaults

@@ -923,9 +923,19 @@ def cmd_pii_scan(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def _tier_actions(items: list[str], case: Callable[[str], str]) -> dict[int, str]:
+    """``--set TIER=ACTION`` options as {tier number: action}; ValueError on a bad tier."""
+    from federation.capabilities import parse_tier
+
+    actions = {}
+    for item in items:
+        tier, _, action = item.partition("=")
+        actions[parse_tier(tier)] = case(action.strip())
+    return actions
+
+
 def cmd_pii_policy(args: argparse.Namespace, out: Output) -> int:
     """List the policies, or change one type's threshold and actions (audited)."""
-    from federation.capabilities import parse_tier
     from pii import services
     from pii.models import PiiPolicy
 
@@ -940,10 +950,7 @@ def cmd_pii_policy(args: argparse.Namespace, out: Output) -> int:
         out.result({"policies": policies}, lines)
         return EXIT_OK
     try:
-        actions = {}
-        for item in args.set:
-            tier, _, action = item.partition("=")
-            actions[parse_tier(tier)] = action.strip().upper()
+        actions = _tier_actions(args.set, str.upper)
         policy = services.set_policy(pii_type=args.pii_type, threshold=args.threshold, actions=actions, actor="cli")
     except ValueError as exc:
         raise CommandError(str(exc), code="usage") from exc
@@ -973,25 +980,26 @@ def cmd_defence_scan(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_defence_policy(args: argparse.Namespace, out: Output) -> int:
-    """The gate policies: threshold in force and action per tier, for every category."""
+    """List the gate policies (threshold in force, action per tier), or change one category's."""
     from defence import services
-    from defence.models import TIER_FIELDS, ThreatPolicy
+    from defence.models import ThreatPolicy
 
+    if args.category is not None:
+        try:
+            actions = _tier_actions(args.set, str.lower)
+            services.set_policy(category=args.category, threshold=args.threshold, actions=actions, actor="cli")
+        except ValueError as exc:
+            raise CommandError(str(exc), code="usage") from exc
+    elif args.threshold is not None or args.set:
+        raise CommandError("name the category to change", code="usage")
     cfg = services.config()
-    policies = [
-        {
-            "category": p.category,
-            "threshold": p.threshold,
-            "in_force": cfg.thresholds[p.category],
-            "actions": dict(zip(TIER_FIELDS, p.actions(), strict=True)),
-        }
-        for p in ThreatPolicy.objects.all()
-    ]
+    rows = ThreatPolicy.objects.all()
+    policies = [services.describe_policy(p, cfg) for p in rows if args.category in (None, p.category)]
     text = [
         f"{p['category']:<20} {p['in_force']:.2f}  " + "  ".join(f"{t}={a}" for t, a in p["actions"].items())
         for p in policies
     ]
-    out.result({"policies": policies}, text)
+    out.result(policies[0] if args.category else {"policies": policies}, text)
     return EXIT_OK
 
 
@@ -1126,7 +1134,7 @@ def build_parser() -> argparse.ArgumentParser:
     inbox.add_argument("--limit", type=int, default=50)
 
     outbox = add("outbox", cmd_outbox, "messages this node sends, with their delivery state")
-    outbox.add_argument("--state", choices=["queued", "delivered", "refused", "dead_lettered"])
+    outbox.add_argument("--state", choices=["queued", "held", "delivered", "refused", "dead_lettered"])
     outbox.add_argument("--limit", type=int, default=50)
     outbox_sub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
     requeue = add("requeue", cmd_outbox_requeue, "give dead-lettered messages a fresh retry budget", outbox_sub)
@@ -1172,7 +1180,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defence_scan.add_argument("--tier", help="also say what the gate would do for a peer of this tier")
     defence_scan.add_argument("--explain", action="store_true", help="add the evidence spans and signals")
-    add("policy", cmd_defence_policy, "list the gate policies (change them in the admin)", defence_sub)
+    defence_policy = add("policy", cmd_defence_policy, "list the gate policies, or change one category's", defence_sub)
+    defence_policy.add_argument("category", nargs="?", help="the category to change (omit to list all)")
+    defence_policy.add_argument("--threshold", type=float, help="minimum score, 0.05-1")
+    defence_policy.add_argument(
+        "--set", action="append", default=[], metavar="TIER=ACTION", help="e.g. TRUSTED=flag (repeatable)"
+    )
     held = add("held", cmd_defence_held, "list the messages held in quarantine", defence_sub)
     held.add_argument("--all", action="store_true", help="released and rejected ones too")
     held.add_argument("--limit", type=int, default=100)

@@ -4,10 +4,10 @@ migration and restorable from the admin, and an admin grid where every change is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 
 TIER_FIELDS = ("untrusted", "verified", "attested", "trusted", "privileged")  # index = tier number
 
@@ -43,6 +43,49 @@ def create_defaults(app_label: str, model_name: str, key: str, defaults: Default
             model.objects.get_or_create(**{key: kind}, defaults=default_fields(defaults, kind))
 
     return run
+
+
+def set_policy(
+    model: type[models.Model],
+    key: str,
+    kind: str,
+    *,
+    actor: str,
+    audit_action: str,
+    allowed_actions: Iterable[str],
+    threshold: float | None = None,
+    actions: dict[int, str],
+    minimum_threshold: float = 0.0,
+) -> Any:
+    """Change one kind's threshold and/or its action at some tiers, audited (the CLI's way; the
+    admin edits the grid). Raises ValueError naming what is wrong; nothing is saved then."""
+    from compliance.services import record_event
+
+    with transaction.atomic():
+        policy = model.objects.select_for_update().filter(**{key: kind}).first()
+        if policy is None:
+            raise ValueError(f"unknown {key.replace('_', ' ')} {kind!r}")
+        changed = []
+        if threshold is not None:
+            if not minimum_threshold <= threshold <= 1.0:
+                raise ValueError(f"a threshold is between {minimum_threshold:g} and 1")
+            policy.threshold = threshold
+            changed.append("threshold")
+        allowed = list(allowed_actions)
+        for tier, action in actions.items():
+            if action not in allowed:
+                raise ValueError(f"unknown action {action!r}: use one of {', '.join(allowed)}")
+            setattr(policy, TIER_FIELDS[tier], action)
+            changed.append(TIER_FIELDS[tier])
+        if changed:
+            policy.save()
+            record_event(
+                action=audit_action,
+                actor=actor,
+                subject=kind,
+                details={"changed": sorted(changed), "threshold": policy.threshold, "actions": policy.actions()},
+            )
+    return policy
 
 
 def restore_defaults(model: type[models.Model], key: str, defaults: Defaults) -> int:

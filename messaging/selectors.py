@@ -24,6 +24,7 @@ def describe_outbox(message: OutboxMessage) -> dict[str, Any]:
         "reply_to": message.reply_to or None,
         "broadcast_id": message.broadcast_id or None,
         "pii_scan": message.pii_scan,
+        "threat_scan": message.threat_scan,
         "created_at": message.created_at.isoformat(),
         "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
     }
@@ -41,6 +42,7 @@ def describe_inbox(message: InboxMessage) -> dict[str, Any]:
         "reply_to": message.reply_to or None,
         "pii_scan": message.pii_scan,
         "sender_scan": message.sender_scan,
+        "threat_scan": message.threat_scan,
         "sent_at": message.sent_at.isoformat(),
         "received_at": message.received_at.isoformat(),
     }

@@ -289,33 +289,22 @@ def restore_default_policies(*, actor: str) -> int:
     return len(DEFAULT_POLICIES)
 
 
-@transaction.atomic
 def set_policy(*, pii_type: str, actor: str, threshold: float | None = None, actions: dict[int, str]) -> PiiPolicy:
     """Change one type's threshold and/or its action at some tiers (CLI; the admin edits the grid)."""
+    from federation import tier_policy
     from pii.engine.pipeline import ACTIONS
 
-    policy = PiiPolicy.objects.select_for_update().filter(pii_type=pii_type).first()
-    if policy is None:
-        raise ValueError(f"unknown PII type {pii_type!r}")
-    changed = []
-    if threshold is not None:
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError("a threshold is between 0 and 1")
-        policy.threshold = threshold
-        changed.append("threshold")
-    for tier, action in actions.items():
-        if action not in ACTIONS:
-            raise ValueError(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
-        setattr(policy, TIER_FIELDS[tier], action)
-        changed.append(TIER_FIELDS[tier])
-    if changed:
-        policy.save()
-        record_event(
-            action="pii.policy_changed",
-            actor=actor,
-            subject=pii_type,
-            details={"changed": sorted(changed), "threshold": policy.threshold, "actions": policy.actions()},
-        )
+    policy = tier_policy.set_policy(
+        PiiPolicy,
+        "pii_type",
+        pii_type,
+        actor=actor,
+        audit_action="pii.policy_changed",
+        allowed_actions=ACTIONS,
+        threshold=threshold,
+        actions=actions,
+    )
+    forget_cache()
     return policy
 
 

@@ -333,6 +333,13 @@ def test_cli_lists_policies_and_decides_held_messages(monkeypatch: Any, capsys: 
     assert cli.main(["defence", "policy", "--json"]) == 0
     policies = json.loads(capsys.readouterr().out)["policies"]
     assert {p["category"] for p in policies} == set(CATEGORIES)
+    assert cli.main(["defence", "policy", "jailbreak", "--set", "TRUSTED=FLAG", "--threshold", "0.6", "--json"]) == 0
+    changed = json.loads(capsys.readouterr().out)
+    assert changed["actions"]["TRUSTED"] == "flag" and changed["in_force"] == 0.6
+    assert AuditEvent.objects.get(action="defence.policy_changed").details["changed"] == ["threshold", "trusted"]
+    assert cli.main(["defence", "policy", "jailbreak", "--set", "TRUSTED=shrug"]) == 2
+    assert cli.main(["defence", "policy", "--threshold", "0.7"]) == 2  # which category?
+    assert ThreatPolicy.objects.get(category="jailbreak").threshold == 0.6
     send(make_peer(TrustTier.ATTESTED), {"task": INJECTION})
     assert cli.main(["defence", "held", "--json"]) == 0
     [held] = json.loads(capsys.readouterr().out)["held"]
