@@ -21,6 +21,8 @@ QUOTED_REPORT_DAMPING = 0.3
 REPORT_DAMPING = 0.55
 CODE_DAMPING = 0.35
 _CODE_CATEGORIES = frozenset({"tool_injection", "data_exfiltration"})
+# Rules whose match asks the agent to use quoted code: quoting then does not damp.
+DIRECTIVES = frozenset({"code_insert", "run_this", "run_quoted"})
 
 
 def _strings(payload: Any) -> Iterator[tuple[str, str]]:
@@ -169,7 +171,7 @@ class Analyser:
                         fences = _spans(CODE_FENCE, text) + _spans(BACKTICKS, text)
                         fences.sort()
                         report = REPORTED_SPEECH.search(text) is not None
-                        directive = any(r.id in ("code_insert", "run_this") and r.pattern.search(text) for r in RULES)
+                        directive = any(r.id in DIRECTIVES and r.pattern.search(text) for r in RULES)
                     pos = m.start()
                     quoted = _inside(quotes, [s for s, _ in quotes], pos)
                     if quoted and report:

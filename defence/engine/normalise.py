@@ -45,8 +45,10 @@ _LATIN = re.compile(r"[a-zA-Z]")
 _NON_LATIN_LOOKALIKE = re.compile("[аеорсухіјѕԁԛԝвнкмтАЕОРСУХІЈЅВНКМТαεορτυνικΑΕΟΡΤΥΝΙΚΜΒΖΗΧ]")
 
 _LEET = str.maketrans("0134578@$|!", "oieastbasli")
-_LEET_TOKEN_RE = re.compile(r"(?<![\w@$])(?=[a-z0-9@$|!]{0,40}[a-z])(?=[a-z0-9@$|!]{0,40}[0-9@$|!])[a-z0-9@$|!]{2,40}")
-_LEET_NUMBER_RE = re.compile(r"(?<![\w.:/])[0-9]{1,3}(?![\w.:/])")
+# A token must hold a digit or one of $ | ! besides letters: an "@" alone is an e-mail address.
+_LEET_TOKEN_RE = re.compile(r"(?<![\w@$])(?=[a-z0-9@$|!]{0,40}[a-z])(?=[a-z0-9@$|!]{0,40}[0-9$|!])[a-z0-9@$|!]{2,40}")
+_LEET_NUMBER_RE = re.compile(r"(?<![\w.:/])[0-9]{1,3}(?![\w:/]|\.\w)")
+_NAMEISH = re.compile(r"[a-z]{1,20}[0-9]{1,6}")  # "sha256", "v2", "python3"
 _HEXISH = re.compile(r"[0-9a-f]+")
 
 _SPACED_RE = re.compile(r"(?<![\w])(?:[a-z][._\-*]{1,3}){4,200}[a-z](?![\w])")
@@ -165,26 +167,25 @@ def _fold_confusables(s: str, v: View) -> str:
 def _fold_leet(s: str, v: View) -> str:
     if not any(c in s for c in "0134578@$|!"):
         return s
+    tokens = list(_LEET_TOKEN_RE.finditer(s))
+    # Hashes, ids and names ("sha256", "v2", "python3") are not leet by themselves...
+    strong = [m for m in tokens if not (_HEXISH.fullmatch(m.group()) or _NAMEISH.fullmatch(m.group()))]
+    if not strong:
+        return s
+    sentence = len(strong) >= 3  # ...but inside a whole leet sentence they are words too ("m3", "4cc355")
     pieces: list[str] = []
     last = 0
-    for m in _LEET_TOKEN_RE.finditer(s):
-        tok = m.group()
-        if _HEXISH.fullmatch(tok) or (tok[-1] in "0123456789" and tok[:-1].isalpha()):
-            continue  # hashes, ids and names such as "sha256", "v2", "python3"
+    for m in tokens if sentence else strong:
         pieces.append(s[last : m.start()])
-        pieces.append(tok.translate(_LEET))
+        pieces.append(m.group().translate(_LEET))
         v.folded_spans.append((m.start(), m.end()))
         last = m.end()
-    if not pieces:
-        return s
-    if len(pieces) >= 6:  # a whole leet sentence: short numbers are words too ("70" is "to")
-        s = "".join(pieces) + s[last:]
-        s = _LEET_NUMBER_RE.sub(lambda m: m.group().translate(_LEET), s)
-        v.signals.add("leet_folded")
-        return s
-    v.signals.add("leet_folded")
     pieces.append(s[last:])
-    return "".join(pieces)
+    s = "".join(pieces)
+    if sentence:  # short numbers are words too ("70" is "to")
+        s = _LEET_NUMBER_RE.sub(lambda m: m.group().translate(_LEET), s)
+    v.signals.add("leet_folded")
+    return s
 
 
 def _printable(decoded: str) -> bool:

@@ -72,17 +72,20 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "ignore_safety": ("safety", "content", "ethical", "openai", "anthropic"),
     "roleplay": ("play", "pretend", "evil", "unfiltered", "uncensored", "unrestricted", "amoral", "rogue"),
     "uncensored": ("unfiltered", "uncensored", "unrestricted", "amoral", "unaligned", "jailbroken"),
-    "hypothetical": ("hypothetically", "fictional", "novel", "grandmother"),
+    "hypothetical": ("hypothetically", "fictional", "novel", "grandm", "grandf", "grandp"),
+    "harmful_howto": ("how to", "how do i", "steps to", "recipe for"),
     "stay_in_character": ("character", "always answer", "refuse"),
     "jailbreak_es": ("modo ", "sin "),
     "jailbreak_de": ("modus", "ohne "),
     "jailbreak_fr": ("mode ", "sans "),
     "jailbreak_pt": ("modo ", "sem "),
     "jailbreak_zh": ("模式", "越狱", "限制"),
-    "jailbreak_ru": ("режим", "без "),
+    "jailbreak_ru": ("режим", "без ", "нет "),
     "reveal_prompt": ("prompt", "instructions", "message", "rules", "configuration", "guidelines"),
     "words_above": ("above", "before this"),
     "reveal_secret": ("key", "credential", "password", "token", "variable", ".env", "secret"),
+    "dump_config": ("content", "value", "everything in"),
+    "env_secret_name": ("_key", "_token", "_secret", "_password", "passwd"),
     "repeat_given": ("instructions", "rules", "prompt", "guidelines", "word for word", "verbatim", "exactly"),
     "unbound": ("bound", "restricted", "constrained", "limited", "gpt"),
     "chat_to_url": (
@@ -119,8 +122,10 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "sql_injection": ("'", "union", "drop", "--"),
     "code_exec": ("os.system", "subprocess", "eval", "exec", "__import__", "child_process"),
     "run_this": ("run ", "execute", "invoke", "call ", "use the", "use your"),
+    "run_quoted": ("run", "exec", "paste", "type"),
+    "shell_args": ("sh'", 'sh"', "cmd'", 'cmd"', "shell'", 'shell"'),
     "mining": ("xmrig", "miner", "mining", "stratum"),
-    "sensitive_paths": ("/etc/", "/.ssh/", "id_rsa", ".aws/", "cookie"),
+    "sensitive_paths": ("/etc/", "/.ssh/", "id_rsa", ".aws/", "cookie", "authorized_keys"),
     "tool_es": ("ejecut", "corre"),
     "tool_de": ("führe", "fuehre", "starte"),
     "tool_fr": ("exécut", "execute", "lance"),
@@ -141,6 +146,14 @@ NEEDS: dict[str, tuple[str, ...]] = {
         "mail",
         "beam",
         "report back",
+        "transfer",
+        "export",
+        "sync",
+        "push",
+        "deliver",
+        "share",
+        "dump",
+        "pipe",
     ),
     "exfil_code": ("requests.", "urllib.request", "smtplib", "ftp.stor", "os.environ", "psutil"),
     "exfil_code_env": ("os.environ", "psutil.", "usb.core", "driverquery", "gethostname"),
@@ -345,7 +358,13 @@ RULES: tuple[Rule, ...] = (
         "hypothetical",
         "jailbreak",
         0.3,
-        r"\b(?:hypothetically|in a fictional world|for a novel i'm writing|as my (?:late )?grandmother)\b",
+        r"\b(?:hypothetically|in a fictional world|for a novel i'm writing|my (?:late |dead |deceased )?grand(?:mother|ma|father|pa))\b",
+    ),
+    _r(
+        "harmful_howto",
+        "jailbreak",
+        0.45,
+        r"\b(?:how to|how do i|steps to|recipe for) (?:make|build|synthesi[sz]e|cook|produce|brew|assemble|making|building)? ?(?:napalm|meth(?:amphetamine)?|a (?:pipe )?bomb|bombs|explosives?|nerve (?:gas|agents?)|sarin|ricin|anthrax|thermite|a molotov|molotov cocktails?|ransomware)\b",
     ),
     _r(
         "stay_in_character",
@@ -380,7 +399,12 @@ RULES: tuple[Rule, ...] = (
     _r(
         "jailbreak_zh", "jailbreak", 0.75, r"(?:开发者模式|开发模式|越狱|没有任何限制|不受任何限制|无限制模式|没有限制)"
     ),
-    _r("jailbreak_ru", "jailbreak", 0.75, r"(?:режим разработчика|без (?:ограничений|правил|фильтров|цензуры))"),
+    _r(
+        "jailbreak_ru",
+        "jailbreak",
+        0.75,
+        r"(?:режим\w{0,2} разработчика|без (?:ограничений|правил|фильтров|цензуры)|нет (?:никаких )?(?:ограничений|правил|фильтров))",
+    ),
     # --- system prompt and secret exfiltration --------------------------------------------------
     _r(
         "reveal_prompt",
@@ -398,7 +422,19 @@ RULES: tuple[Rule, ...] = (
         "reveal_secret",
         "secret_exfiltration",
         0.7,
-        r"\b(?:reveal|print|output|dump|leak|disclose|send|share|give me|tell me|show me|list|display|paste|post|upload|exfiltrate|extract|email|read out)\b[^.!?\n]{0,40}\b(?:your |the |all |any )?(?:api[ _-]?keys?|secret keys?|private keys?|credentials|passwords?|access tokens?|auth tokens?|bearer tokens?|session tokens?|env(?:ironment)? variables|\.env\b|secrets)\b",
+        r"\b(?:reveal|print|output|dump|leak|disclose|send|share|give me|tell me|show me|list|display|paste|post|upload|exfiltrate|extract|email|read out)\b[^.!?\n]{0,80}\b(?:your |the |all |any )?(?:api[ _-]?keys?|secret keys?|private keys?|credentials|passwords?|access tokens?|auth tokens?|bearer tokens?|session tokens?|env(?:ironment)? variables|\.env\b|secrets)\b",
+    ),
+    _r(
+        "dump_config",
+        "secret_exfiltration",
+        0.6,
+        r"\b(?:output|print|dump|reveal|show|display|share|send|list|echo|read out|give me|tell me|paste|leak)\b[^.!?\n]{0,30}\b(?:the )?(?:contents?|values?|everything) (?:of|in) (?:your|the) (?:configuration|config|settings|environment|env|memory|context window|system|keychain|vault)\b",
+    ),
+    _r(
+        "env_secret_name",
+        "secret_exfiltration",
+        0.75,
+        r"\b(?:dump|print|echo|output|reveal|send|show|tell me|give me|read|cat|list|leak|post|upload|printenv|share|paste|return)\b[^.!?\n]{0,40}\b[a-z0-9]{0,24}(?:_api_key|api_key|_secret_access_key|_secret_key|_access_token|_auth_token|_token|_secret|_password|_passwd)\b",
     ),
     _r(
         "repeat_given",
@@ -481,6 +517,18 @@ RULES: tuple[Rule, ...] = (
         r"\b(?:run|execute|invoke|call) (?:this|the following|these|the below)\b[^.!?\n]{0,30}\b(?:command|commands|script|code|tool|query|shell|function)s?\b|\b(?:use|call|invoke|run) (?:the|your) (?:shell|terminal|bash|exec|code[_ ]execution|python|command|sql) tool\b",
     ),
     _r(
+        "run_quoted",
+        "tool_injection",
+        0.2,
+        r"(?:^|[.!?\n:]\s{0,3}|\bplease\s{1,3}|\bnow\s{1,3}|\bthen\s{1,3}|\bjust\s{1,3})(?:run|execute|exec|paste|type)\s{1,3}(?:this\s{1,3}|the following\s{1,3})?(?:command\s{0,3}:?\s{0,3})?`",
+    ),
+    _r(
+        "shell_args",
+        "tool_injection",
+        0.6,
+        r"\[\s{0,2}['\"](?:sh|bash|zsh|cmd|powershell|/bin/sh|/bin/bash|shell)['\"]\s{0,2},\s{0,2}['\"](?:-c|/c|-command)['\"]",
+    ),
+    _r(
         "mining",
         "tool_injection",
         0.6,
@@ -490,7 +538,7 @@ RULES: tuple[Rule, ...] = (
         "sensitive_paths",
         "tool_injection",
         0.35,
-        r"/etc/(?:passwd|shadow|sudoers)\b|~/\.ssh/|\bid_rsa\b|\.aws/credentials\b|\bcookies\.(?:txt|sqlite)\b|\bcookiejar\b",
+        r"/etc/(?:passwd|shadow|sudoers)\b|~/\.ssh/|\bid_rsa\b|\.aws/credentials\b|\bauthorized_keys\b|\bcookies\.(?:txt|sqlite)\b|\bcookiejar\b",
     ),
     _r("tool_es", "tool_injection", 0.6, r"\b(?:ejecuta|ejecute|corre)\b[^.!?\n]{0,30}\b(?:comando|rm -rf|script)\b"),
     _r(
@@ -519,7 +567,7 @@ RULES: tuple[Rule, ...] = (
         "send_data",
         "data_exfiltration",
         0.7,
-        rf"\b(?:send|post|upload|forward|transmit|exfiltrate|leak|copy|submit|email|e-mail|mail|beam|report back)\b[^.!?\n]{{0,50}}\b(?:conversation|chat history|chat log|messages|context|memory|memories|data|database|records|customer (?:data|records|list)|user data|personal data|files?|documents?|emails|contacts|credentials|secrets|keys|tokens|everything|all (?:of )?(?:the|your) \w{{1,20}})\b[^.!?\n]{{0,60}}\b(?:to|at|into)\b[^.!?\n]{{0,20}}(?:{_URLISH}|[\w.+-]{{1,64}}@[\w-]{{1,63}}\.[a-z]{{2,10}}|webhook|pastebin|ngrok|discord|telegram|attacker|external|this (?:url|address|server|endpoint))",
+        rf"\b(?:send|post|upload|forward|transmit|exfiltrate|leak|copy|submit|email|e-mail|mail|beam|report back|transfer|export|sync|push|deliver|share|dump|pipe)\b[^.!?\n]{{0,50}}\b(?:conversation|chat history|chat log|messages|context|memory|memories|data|database|records|customer (?:data|records|list)|user data|personal data|files?|documents?|emails|contacts|credentials|secrets|keys|tokens|everything|contents? of \S{{1,60}}|every (?:\w{{1,15}} ){{0,2}}(?:emails?|messages?|files?|documents?|records?|contacts?)|inbox|(?:credit card|card|payment|bank(?:ing)?|account|login|personal|customer|billing|user'?s?'?) (?:\w{{1,15}} )?(?:details|numbers?|information|info|data)|all (?:of )?(?:the|your) \w{{1,20}})[^.!?\n]{{0,60}}\b(?:to|at|into)\b[^.!?\n]{{0,20}}(?:{_URLISH}|[\w.+-]{{1,64}}@[\w-]{{1,63}}\.[a-z]{{2,10}}|webhook|pastebin|ngrok|discord|telegram|attacker|external|this (?:url|address|server|endpoint))",
     ),
     _r(
         "exfil_code",
@@ -557,7 +605,7 @@ RULES: tuple[Rule, ...] = (
         "exfil_de",
         "data_exfiltration",
         0.7,
-        r"\b(?:sende|schicke|schick|lade|leite)\b[^.!?\n]{0,50}\b(?:daten|unterhaltung|verlauf|dateien|zugangsdaten|passwörter)\b[^.!?\n]{0,40}(?:https?://|@|\bserver\b)",
+        r"\b(?:sende|schicke|schick|lade|leite)\b[^.!?\n]{0,50}(?:\w{0,20}daten|unterhaltung|\w{0,12}verlauf|dateien|passwörter)\b[^.!?\n]{0,40}(?:https?://|@|\bserver\b)",
     ),
     _r(
         "exfil_fr",
@@ -587,9 +635,10 @@ RULES: tuple[Rule, ...] = (
 
 # Cues that a text reports on attacks rather than carries one (incident reports, reviews, tutorials).
 REPORTED_SPEECH = re.compile(
-    r"\b(?:tried|attempted|attempts?|attempting|detected|detection|blocked|flagged|caught|quarantined|example|examples|e\.g\.|such as|payload|"
+    # not inside an address, a path or a URL ("attacker@evil.example", "/payload")
+    r"(?<![@\w./-])(?:tried|attempted|attempts?|attempting|detected|detection|blocked|flagged|caught|quarantined|example|examples|e\.g\.|such as|payload|"
     r"phishing|incident|attacker|attackers|adversary|malicious|injection attempt|red[- ]team|we saw|was seen|contained|containing|"
-    r"classic|known|pattern|signature|rule|alert|report(?:ed)?|wrote|writes|says|said|like)\b"
+    r"classic|known|pattern|signature|rule|alert|report(?:ed)?|wrote|writes|says|said|like)(?![@\w/-])"
 )
 BACKTICKS = re.compile(r"`[^`\n]{1,600}`")
 QUOTED = re.compile(r"`[^`\n]{1,600}`|\"[^\"\n]{1,600}\"|“[^”\n]{1,600}”|«[^»\n]{1,600}»|'[^'\n]{8,600}'")
