@@ -23,6 +23,7 @@ CODE_DAMPING = 0.35
 _CODE_CATEGORIES = frozenset({"tool_injection", "data_exfiltration"})
 # Rules whose match asks the agent to use quoted code: quoting then does not damp.
 DIRECTIVES = frozenset({"code_insert", "run_this", "run_quoted"})
+_DIRECTIVE_RULES = tuple(r for r in RULES if r.id in DIRECTIVES)
 
 
 def _strings(payload: Any) -> Iterator[tuple[str, str]]:
@@ -155,6 +156,8 @@ class Analyser:
         span: tuple[int, int] | None = None,
     ) -> None:
         quotes = fences = None
+        quote_starts: list[int] = []
+        fence_starts: list[int] = []
         report = None
         directive = False
         present = present_needs(text)
@@ -171,18 +174,16 @@ class Analyser:
                         fences = _spans(CODE_FENCE, text) + _spans(BACKTICKS, text)
                         fences.sort()
                         report = REPORTED_SPEECH.search(text) is not None
-                        directive = any(r.id in DIRECTIVES and r.pattern.search(text) for r in RULES)
+                        directive = any(r.pattern.search(text) for r in _DIRECTIVE_RULES)
+                        quote_starts = [s for s, _ in quotes]
+                        fence_starts = [s for s, _ in fences]
                     pos = m.start()
-                    quoted = _inside(quotes, [s for s, _ in quotes], pos)
+                    quoted = _inside(quotes, quote_starts, pos)
                     if quoted and report:
                         weight *= QUOTED_REPORT_DAMPING
                     elif report and _reported_sentence(text, pos):
                         weight *= REPORT_DAMPING
-                    if (
-                        rule.category in _CODE_CATEGORIES
-                        and not directive
-                        and _inside(fences, [s for s, _ in fences], pos)
-                    ):
+                    if rule.category in _CODE_CATEGORIES and not directive and _inside(fences, fence_starts, pos):
                         weight *= CODE_DAMPING
                 if span is None:
                     start, end = view_.to_original(m.start(), m.end())

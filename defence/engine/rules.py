@@ -57,6 +57,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "ignore_user": ("ignore the",),
     "addressed_output": ("respons", "answer", "repl", "output", "summary", "explanation", "elucidation"),
     "modify_output": ("respons", "answer", "repl", "output", "summary", "explanation", "elucidation"),
+    "reply_format": ("repl", "respon", "answer", "your message", "your output"),
+    "addressed_then_verb": ("in your", "to your", "within your"),
     "reply_directive": ("when you", "before", "to the user", "tell the user", "assistant", "dear "),
     "code_insert": (" code ",),
     "code_insert_weak": (" code ",),
@@ -194,6 +196,10 @@ _IGNORE = r"(?:ignore|disregard|forget|skip|override|overrule|bypass|drop|discar
 _RESP = r"(?:response|answer|reply|output|replies|responses|answers|summary|explanation|elucidation)"
 _YOUR_RESP = rf"(?:your|the|each|every|all) {_RESP}"
 _GAP = r"(?:[^.!?\n]|\.(?=\S)){0,160}"
+_FORMAT = (
+    r"(?:base ?(?:16|32|58|64|85)|caesar|substitution cipher|monoalphabetic|rot-?13|morse|pig latin|reverse(?:d)?\b|backwards?|emojis?"
+    r"|spanish|german|french|italian|portuguese|chinese|japanese|russian|korean|arabic|hindi|dutch|polish|turkish|pirate)"
+)
 _URLISH = (
     r"(?:https?://|www\.|ftp://|[a-z0-9-]{2,40}\.(?:com|net|org|io|xyz|ru|cn|top|info|biz|co|me|app|site|online)\b)"
 )
@@ -253,7 +259,21 @@ RULES: tuple[Rule, ...] = (
         "modify_output",
         "prompt_injection",
         0.5,
-        rf"\b(?:convert|respond|make|ensure|keep|limit|express|present|structure|compose|conclude|finish|sign|wrap|spell|reverse|capitali[sz]e|shorten|expand|add|include|insert|integrate|incorporate|append|prepend|embed|mention|modify|change|rewrite|format|encode|translate|write|provide|give|use|replace|substitute|rearrange|remove|group|introduce|misspell|anagram|end|begin|start|suggest|promote|recommend|direct|tell|remind|urge|emphasi[sz]e|highlight)\b{_GAP}\b(?:your|the) {_RESP}\b",
+        rf"\b(?:convert|respond|make|ensure|keep|limit|express|present|structure|compose|conclude|finish|sign|wrap|spell|reverse|capitali[sz]e|shorten|expand|add|include|insert|integrate|incorporate|append|prepend|embed|mention|modify|change|rewrite|format|encode|translate|write|provide|give|use|replace|substitute|rearrange|remove|group|introduce|misspell|anagram|end|begin|start|suggest|promote|recommend|direct|tell|remind|urge|emphasi[sz]e|highlight|encrypt|apply|render|shift|augment|enhance|invert|enrich|spice up|embellish)\b{_GAP}\b(?:your|the) {_RESP}\b",
+    ),
+    _r(
+        "reply_format",
+        "prompt_injection",
+        0.55,
+        rf"\b(?:reply|respond|answer)\b[^.!?\n]{{0,30}}\b(?:in|into|using|with|as)\b[^.!?\n]{{0,12}}\b{_FORMAT}"
+        rf"|\byour (?:answer|reply|response|message|output)(?:'s)?\b[^.!?\n]{{0,40}}\b(?:{_FORMAT}|cipher|letters?|positions?|character order|order of)"
+        rf"|\b(?:{_FORMAT}|cipher)[^.!?\n]{{0,40}}\b(?:to|for|in|on) your (?:answer|reply|response|message|output)\b",
+    ),
+    _r(
+        "addressed_then_verb",
+        "prompt_injection",
+        0.55,
+        r"\b(?:in|to|within) your (?:response|answer|reply|output)\s{0,2},?\s{0,2}(?:please )?(?:include|mention|add|suggest|insert|say|state|tell|promote|recommend|refer|reference|allude|hint|advertise|claim|urge|ask)\b",
     ),
     _r(
         "reply_directive",
@@ -645,23 +665,10 @@ QUOTED = re.compile(r"`[^`\n]{1,600}`|\"[^\"\n]{1,600}\"|“[^”\n]{1,600}”|�
 CODE_FENCE = re.compile(r"```[^\n]{0,40}\n.{0,20000}?```|(?:^|\n)(?: {4}|\t)[^\n]{1,400}", re.DOTALL)
 
 
-def _needs_index() -> tuple[re.Pattern[str], dict[str, frozenset[str]]]:
-    """One alternation over every rule's needs, and for each need the needs it contains.
-
-    Matches do not overlap, so a found need also stands for the shorter needs inside it
-    ("system prompt" implies "prompt").
-    """
-    needs = sorted({n for rule in RULES for n in rule.needs}, key=lambda n: (-len(n), n))
-    inside = {n: frozenset(m for m in needs if m in n) for n in needs}
-    return re.compile("|".join(re.escape(n) for n in needs)), inside
-
-
-NEEDS_RE, NEEDS_INSIDE = _needs_index()
+ALL_NEEDS: tuple[str, ...] = tuple(sorted({n for rule in RULES for n in rule.needs}))
 
 
 def present_needs(text: str) -> set[str]:
-    """The needs that occur in ``text``: one scan instead of a substring test per need."""
-    found: set[str] = set()
-    for m in set(NEEDS_RE.findall(text)):
-        found |= NEEDS_INSIDE[m]
-    return found
+    """The needs that occur in ``text``. A substring test per need (C speed each) measured faster
+    than one alternation over all of them on this rule set."""
+    return {n for n in ALL_NEEDS if n in text}
