@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from .normalise import MAX_DECODED_CHARS, Layer, collapse_whitespace, hidden_layers, view
-from .rules import BACKTICKS, CODE_FENCE, QUOTED, REPORTED_SPEECH, RULES, Rule, present_needs
+from .rules import (
+    BACKTICKS,
+    CODE_FENCE,
+    EMBEDDED_REQUEST_WEIGHT,
+    QUOTED,
+    REPORTED_SPEECH,
+    RULES,
+    Rule,
+    embedded_request,
+    present_needs,
+)
 from .types import CATEGORIES, DEFAULT_THRESHOLD, DefenceError, Evidence, Verdict
 
 MAX_INPUT_CHARS = 16 * 1024 * 1024
@@ -21,6 +32,9 @@ QUOTED_REPORT_DAMPING = 0.3
 REPORT_DAMPING = 0.55
 CODE_DAMPING = 0.35
 _CODE_CATEGORIES = frozenset({"tool_injection", "data_exfiltration"})
+EMBEDDED_REQUEST_RULE = Rule(
+    "embedded_request", "prompt_injection", EMBEDDED_REQUEST_WEIGHT, re.compile(""), (), "embedded_request"
+)
 # Rules whose match asks the agent to use quoted code: quoting then does not damp.
 DIRECTIVES = frozenset({"code_insert", "run_this", "run_quoted"})
 _DIRECTIVE_RULES = tuple(r for r in RULES if r.id in DIRECTIVES)
@@ -135,6 +149,10 @@ class Analyser:
         signals |= v.signals
         digest.update(collapse_whitespace(v.text).strip().encode("utf-8", "surrogatepass") + b"\x1f")
         self._rules(v.text, path, tally, damp=True, layer="text", view_=v)
+        found = embedded_request(v.text)
+        if found is not None:
+            start, end = v.to_original(*found)
+            tally.add(EMBEDDED_REQUEST_RULE, EMBEDDED_REQUEST_WEIGHT, start, end, "text", path, False)
         layers: list[Layer] = list(v.layers)
         layers += hidden_layers(text, budget, signals)
         for layer in layers:

@@ -45,8 +45,12 @@ _LATIN = re.compile(r"[a-zA-Z]")
 _NON_LATIN_LOOKALIKE = re.compile("[аеорсухіјѕԁԛԝвнкмтАЕОРСУХІЈЅВНКМТαεορτυνικΑΕΟΡΤΥΝΙΚΜΒΖΗΧ]")
 
 _LEET = str.maketrans("0134578@$|!", "oieastbasli")
-# A token must hold a digit or one of $ | ! besides letters: an "@" alone is an e-mail address.
-_LEET_TOKEN_RE = re.compile(r"(?<![\w@$])(?=[a-z0-9@$|!]{0,40}[a-z])(?=[a-z0-9@$|!]{0,40}[0-9$|!])[a-z0-9@$|!]{2,40}")
+# A candidate token: letters, digits and leet symbols; "|" and "!" only before a letter or digit
+# ("h|gh", "sh!t"), never as the punctuation ending a word ("you!|email").
+_LEET_TOKEN_RE = re.compile(r"(?<![\w@$|!])(?:[a-z0-9@$]|[|!](?=[a-z0-9])){2,40}")
+# It is leet when it mixes letters with a digit or "$", or with "|" / "!" between letters; an "@"
+# alone is an e-mail address.
+_LEET_MIXED_RE = re.compile(r"[a-z](?=.*?[0-9$])|[0-9$](?=.*?[a-z])|[a-z][|!][a-z]")
 _LEET_NUMBER_RE = re.compile(r"(?<![\w.:/])[0-9]{1,3}(?![\w:/]|\.\w)")
 _NAMEISH = re.compile(r"[a-z]{1,20}[0-9]{1,6}")  # "sha256", "v2", "python3"
 _HEXISH = re.compile(r"[0-9a-f]+")
@@ -167,7 +171,7 @@ def _fold_confusables(s: str, v: View) -> str:
 def _fold_leet(s: str, v: View) -> str:
     if not any(c in s for c in "0134578@$|!"):
         return s
-    tokens = list(_LEET_TOKEN_RE.finditer(s))
+    tokens = [m for m in _LEET_TOKEN_RE.finditer(s) if _LEET_MIXED_RE.search(m.group())]
     # Hashes, ids and names ("sha256", "v2", "python3") are not leet by themselves...
     strong = [m for m in tokens if not (_HEXISH.fullmatch(m.group()) or _NAMEISH.fullmatch(m.group()))]
     if not strong:

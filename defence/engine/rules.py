@@ -660,6 +660,44 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
+# Indirect injection into data: a request addressed to an assistant, unrelated to the data it sits
+# in, inside something that reads like an e-mail. A task that frames the data ("summarise this
+# e-mail") names it and is not counted.
+EMAIL_HEADER = re.compile(r"(?:^|\n|\|)\s{0,3}(?:subject|email_from|from|received date|to|cc|date|sent)\s{0,2}:")
+EMBEDDED_REQUEST = re.compile(
+    r"(?:^|[.!?\n|:]\s{0,3}|(?<=\d )|\s\s)"
+    r"((?:write|provide|show me|analy[sz]e|recommend|help me|suggest|summari[sz]e|describe|determine|explain|list|give me"
+    r"|create|generate|compose|draft|tell me|calculate|classify|what (?:are|is|were|movies)|how (?:can|do|does|have|has|should|would) (?:i|you|we|the)"
+    r"|can you|could you|is this)\b[^.!?\n|]{24,200}[.?])"
+)
+FRAMES_DATA = re.compile(
+    r"\b(?:this|the|these|that) (?:e-?mails?|messages?|notifications?|receipts?|invoices?|letters?|threads?|text|content)\b"
+    r"|\b(?:above|below|following|attached|enclosed|the sender)\b"
+    r"|\byour\b"  # a call to action for the e-mail's reader ("create your free account"), not for an assistant
+)
+EMBEDDED_REQUEST_WEIGHT = 0.5
+
+
+EMAIL_BODY = re.compile(
+    r"(?:^|\n|,)\s{0,3}(?:hi|hello|dear|hey(?: there)?) [a-z][a-z.-]{1,20}\b"
+    r"|\b(?:best regards|kind regards|sincerely|if you have any questions|unsubscribe|view (?:it )?in (?:your )?browser)\b"
+)
+
+
+def _reads_like_email(text: str) -> bool:
+    return len(EMAIL_HEADER.findall(text, 0, 4000)) >= 2 or EMAIL_BODY.search(text) is not None
+
+
+def embedded_request(text: str) -> tuple[int, int] | None:
+    """The span of a request to an assistant sitting inside e-mail-like data, if any."""
+    if not _reads_like_email(text):
+        return None
+    for m in EMBEDDED_REQUEST.finditer(text):
+        if not FRAMES_DATA.search(m.group(1)):
+            return m.start(1), m.end(1)
+    return None
+
+
 # Cues that a text reports on attacks rather than carries one (incident reports, reviews, tutorials).
 REPORTED_SPEECH = re.compile(
     # not inside an address, a path or a URL ("attacker@evil.example", "/payload")
