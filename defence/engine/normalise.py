@@ -47,7 +47,8 @@ _NON_LATIN_LOOKALIKE = re.compile("[аеорсухіјѕԁԛԝвнкмтАЕОР
 _LEET = str.maketrans("0134578@$|!", "oieastbasli")
 # A candidate token: letters, digits and leet symbols; "|" and "!" only before a letter or digit
 # ("h|gh", "sh!t"), never as the punctuation ending a word ("you!|email").
-_LEET_TOKEN_RE = re.compile(r"(?<![\w@$|!])(?:[a-z0-9@$]|[|!](?=[a-z0-9])){2,40}")
+# The lookahead skips plain words cheaply: a candidate holds a digit, "$", "|" or "!".
+_LEET_TOKEN_RE = re.compile(r"(?<![\w@$|!])(?=[a-z@$]{0,40}[0-9$|!])(?:[a-z0-9@$]|[|!](?=[a-z0-9])){2,40}")
 # It is leet when it mixes letters with a digit or "$", or with "|" / "!" between letters; an "@"
 # alone is an e-mail address.
 _LEET_MIXED_RE = re.compile(r"[a-z](?=.*?[0-9$])|[0-9$](?=.*?[a-z])|[a-z][|!][a-z]")
@@ -289,12 +290,11 @@ def hidden_layers(text: str, budget: list[int], signals: set[str], depth: int = 
         collapsed = re.sub(r"[ ._\-*]{2,3}", "\x00", m.group())
         collapsed = re.sub(r"[ ._\-*]", "", collapsed).replace("\x00", " ")
         add("spaced_letters", m.start(), m.end(), collapsed)
-    if "  " in lowered or " " in lowered[:64]:
-        for n, m in enumerate(_SPACED_WIDE_RE.finditer(lowered)):
-            if n >= MAX_CANDIDATES:
-                break
-            words = (w.replace(" ", "") for w in re.split(r" {2,3}", m.group()))
-            add("spaced_letters", m.start(), m.end(), " ".join(words))
+    for n, m in enumerate(_SPACED_WIDE_RE.finditer(lowered)):
+        if n >= MAX_CANDIDATES:
+            break
+        words = (w.replace(" ", "") for w in re.split(r" {2,3}", m.group()))
+        add("spaced_letters", m.start(), m.end(), " ".join(words))
     stripped = text.lstrip()
     if stripped[:1] in ("{", "[") and len(text) <= MAX_DECODED_CHARS:
         try:
