@@ -331,42 +331,52 @@ def _release_inbound(hold: HeldMessage) -> None:
         transaction.on_commit(lambda: answer_memory_query.apply_async(args=[hold.message_id], retry=False), robust=True)
 
 
+def close_holds(*, message_ids: list[str], note: str) -> int:
+    """Outbound holds whose message ended otherwise (its peer removed): no longer for review."""
+    return HeldMessage.objects.filter(
+        direction=Direction.OUTBOUND, message_id__in=message_ids, status=HoldStatus.HELD
+    ).update(status=HoldStatus.REJECTED, decided_by="system", decided_at=timezone.now(), note=note[:300])
+
+
 def decide_held(*, held_ids: Iterable[int], release: bool, actor: str, note: str = "") -> int:
     """Release (deliver / hand to the agents) or reject held messages; each decision audited."""
     from messaging.models import DeliveryState, OutboxMessage
 
     decided = 0
     for pk in list(held_ids):
-        with transaction.atomic():
-            hold = HeldMessage.objects.select_for_update().select_related("detection").filter(pk=pk).first()
-            if hold is None or hold.status != HoldStatus.HELD:
-                continue
-            if release:
-                (_release_outbound if hold.direction == Direction.OUTBOUND else _release_inbound)(hold)
-            elif hold.direction == Direction.OUTBOUND:
-                OutboxMessage.objects.filter(message_id=hold.message_id, state=DeliveryState.HELD).update(
-                    state=DeliveryState.REFUSED,
-                    refusal_code=THREAT_REJECTED,
-                    refusal_message="rejected by an analyst after quarantine",
-                    last_error=THREAT_REJECTED,
-                    finished_at=timezone.now(),
+        try:
+            with transaction.atomic():
+                hold = HeldMessage.objects.select_for_update().select_related("detection").filter(pk=pk).first()
+                if hold is None or hold.status != HoldStatus.HELD:
+                    continue
+                if release:
+                    (_release_outbound if hold.direction == Direction.OUTBOUND else _release_inbound)(hold)
+                elif hold.direction == Direction.OUTBOUND:
+                    OutboxMessage.objects.filter(message_id=hold.message_id, state=DeliveryState.HELD).update(
+                        state=DeliveryState.REFUSED,
+                        refusal_code=THREAT_REJECTED,
+                        refusal_message="rejected by an analyst after quarantine",
+                        last_error=THREAT_REJECTED,
+                        finished_at=timezone.now(),
+                    )
+                hold.status = HoldStatus.RELEASED if release else HoldStatus.REJECTED
+                hold.decided_by, hold.decided_at, hold.note = actor[:150], timezone.now(), note[:300]
+                hold.save(update_fields=["status", "decided_by", "decided_at", "note"])
+                record_event(
+                    action="quarantine.released" if release else "quarantine.rejected",
+                    actor=actor,
+                    subject=hold.node_id,
+                    details={
+                        "id": hold.message_id,
+                        "direction": hold.direction,
+                        "detection": hold.detection_id,
+                        "categories": hold.detection.category_list,
+                        **({"note": note[:300]} if note else {}),
+                    },
                 )
-            hold.status = HoldStatus.RELEASED if release else HoldStatus.REJECTED
-            hold.decided_by, hold.decided_at, hold.note = actor[:150], timezone.now(), note[:300]
-            hold.save(update_fields=["status", "decided_by", "decided_at", "note"])
-            record_event(
-                action="quarantine.released" if release else "quarantine.rejected",
-                actor=actor,
-                subject=hold.node_id,
-                details={
-                    "id": hold.message_id,
-                    "direction": hold.direction,
-                    "detection": hold.detection_id,
-                    "categories": hold.detection.category_list,
-                    **({"note": note[:300]} if note else {}),
-                },
-            )
-            decided += 1
+        except ReviewError:  # its message ended otherwise meanwhile: nothing to decide
+            continue
+        decided += 1
     return decided
 
 

@@ -1075,10 +1075,12 @@ def record_frame_refusal(*, code: str, message: str, client_addr: str) -> None:
 
 
 def dead_letter_for_removed_peer(peer: Peer) -> int:
-    """A removed peer's queued messages end visibly, not silently (called before the delete)."""
+    """A removed peer's queued and held messages end visibly, not silently (called before the delete)."""
     now = timezone.now()
-    ids = list(OutboxMessage.objects.filter(peer=peer, state=DeliveryState.QUEUED).values_list("message_id", flat=True))
+    waiting = (DeliveryState.QUEUED, DeliveryState.HELD)
+    ids = list(OutboxMessage.objects.filter(peer=peer, state__in=waiting).values_list("message_id", flat=True))
     if ids:
+        defence.close_holds(message_ids=ids, note="the peer was removed")
         OutboxMessage.objects.filter(message_id__in=ids).update(
             state=DeliveryState.DEAD_LETTERED, last_error="PEER_REMOVED", finished_at=now, claimed_until=None
         )

@@ -450,3 +450,16 @@ def test_scan_items_that_are_too_large_or_not_objects_get_an_error_each() -> Non
         bomb = __import__("base64").b64encode(bomb.encode()).decode()
     verdict = lines.handle_item({"id": 1, "text": bomb}, cfg=cfg, explain=True)
     assert "error" not in verdict and "decode_depth_limit" in verdict["signals"]
+
+
+def test_a_held_message_for_a_removed_peer_ends_dead_lettered_and_leaves_the_queue() -> None:
+    from peers.services import remove_peer
+
+    peer = make_peer(TrustTier.ATTESTED)
+    message = send(peer, {"task": INJECTION})
+    remove_peer(node_id=peer.node_id, actor="admin")
+    stored = OutboxMessage.objects.get(pk=message.pk)
+    assert (stored.state, stored.last_error) == (DeliveryState.DEAD_LETTERED, "PEER_REMOVED")
+    hold = HeldMessage.objects.get()
+    assert hold.status == HoldStatus.REJECTED and hold.note == "the peer was removed"
+    assert services.decide_held(held_ids=[hold.pk], release=True, actor="analyst") == 0
