@@ -1,7 +1,9 @@
-"""What each trust tier may do (MISSION §3) — one table, pure Python, used by every entry point.
+"""What each trust tier may do and which claims it takes (MISSION §3) — pure Python tables.
 
-Tiers are the integers 0-4 (UNTRUSTED … PRIVILEGED). A message type is allowed to or from a peer
-when the peer's tier, as this node sees it, is at least the type's minimum tier.
+Tiers are the integers 0-4 (UNTRUSTED … PRIVILEGED). An operation (a message type) is allowed to
+or from a peer when the peer's tier, as this node sees it, is at least the operation's minimum
+tier AND the peer holds every claim the operation needs (issued by this node, unexpired,
+unrevoked). `trust.authz.authorize` applies both; every entry point calls it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,46 @@ MINIMUM_TIER: dict[str, int] = {
     # PRIVILEGED: remote agent spawning, full memory sharing.
     "agent-spawn": PRIVILEGED,
 }
+
+CLAIM_TYPES = (
+    "federation:discover",
+    "federation:connect",
+    "federation:read",
+    "federation:write",
+    "federation:admin",
+    "federation:memory",
+    "federation:spawn",
+)
+
+# The claims each operation needs. Relationship notices (trust-change, claim-event) need none:
+# they are how claims and tiers reach a peer in the first place.
+REQUIRED_CLAIMS: dict[str, tuple[str, ...]] = {
+    "status": ("federation:read",),
+    "ping": ("federation:connect",),
+    "trust-change": (),
+    "claim-event": (),
+    "topology-change": ("federation:discover",),
+    "task-assignment": ("federation:write",),
+    "task-result": ("federation:write",),
+    "memory-query": ("federation:read", "federation:memory"),
+    "memory-response": ("federation:read", "federation:memory"),
+    "context-share": ("federation:write",),
+    "agent-handoff": ("federation:write", "federation:spawn"),
+    "consensus-propose": ("federation:write",),
+    "consensus-vote": ("federation:write",),
+    "consensus-commit": ("federation:write",),
+    "agent-spawn": ("federation:write", "federation:spawn"),
+}
+# Notices this node sends about the peer's standing here: they reach it whatever its tier.
+OWN_NOTICES = frozenset({"trust-change", "claim-event"})
+
+
+def claims_for_tier(tier: int) -> tuple[str, ...]:
+    """Every claim some operation of this tier (or below) needs — what an operator grants to
+    let a peer use its whole tier."""
+    needed = {c for op, t in MINIMUM_TIER.items() if t <= tier for c in REQUIRED_CLAIMS[op]}
+    return tuple(c for c in CLAIM_TYPES if c in needed)
+
 
 # Memory classifications, least to most sensitive, and the lowest tier that sees each in full.
 # Below that tier a memory-response carries the key with the value replaced by a marker.

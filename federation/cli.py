@@ -704,27 +704,103 @@ def cmd_token_revoke(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_trust(args: argparse.Namespace, out: Output) -> int:
+    """Show why a peer has its score and tier; grant or revoke claims, pin, cap, approve."""
     from federation.capabilities import parse_tier
-    from peers import selectors, services
     from peers.models import Peer
+    from trust import selectors, services
 
     if args.pin is not None and args.unpin:
         raise CommandError("--pin and --unpin exclude each other", code="bad_arguments")
+    if args.cap is not None and args.uncap:
+        raise CommandError("--cap and --uncap exclude each other", code="bad_arguments")
+    if args.expires and not args.grant:
+        raise CommandError("--expires goes with --grant", code="bad_arguments")
+    if Peer.objects.filter(node_id=args.node_id).first() is None:
+        raise CommandError(f"no peer {args.node_id}", code="unknown_peer", exit_code=EXIT_PROBLEM)
     try:
-        if args.pin is not None:
-            services.pin_tier(node_id=args.node_id, tier=parse_tier(args.pin), reason=args.reason or "", actor="cli")
-        elif args.unpin:
-            services.pin_tier(node_id=args.node_id, tier=None, reason="", actor="cli")
+        expires = _parse_expiry(args.expires) if args.expires else None
+        for claim in args.grant or []:
+            services.issue_claim(node_id=args.node_id, claim_type=claim, expires_at=expires, actor="cli")
+        for claim in args.revoke or []:
+            services.revoke_claim(node_id=args.node_id, claim_type=claim, actor="cli")
+        if args.pin is not None or args.unpin:
+            tier = parse_tier(args.pin) if args.pin is not None else None
+            services.pin(node_id=args.node_id, tier=tier, reason=args.reason or "", actor="cli")
+        if args.cap is not None or args.uncap:
+            tier = parse_tier(args.cap) if args.cap is not None else None
+            services.set_cap(node_id=args.node_id, tier=tier, reason=args.reason or "", actor="cli")
+        if args.approve:
+            services.approve_privileged(node_id=args.node_id, actor="cli")
+        if args.recompute:
+            services.evaluate_one(args.node_id, trigger="operator")
     except ValueError as exc:
         raise CommandError(str(exc), code="bad_tier") from exc
-    except services.PeerError as exc:
+    except services.TrustError as exc:
         raise CommandError(str(exc), code=exc.code) from exc
-    peer = Peer.objects.filter(node_id=args.node_id).first()
-    if peer is None:
-        raise CommandError(f"no peer {args.node_id}", code="unknown_peer", exit_code=EXIT_PROBLEM)
-    described = selectors.describe_peer(peer)
-    pin = f" (pinned: {described['pin_reason']})" if described["pinned_tier"] else ""
-    out.result(described, [f"{described['node_id']}  {described['trust_tier']}{pin}"])
+    described = selectors.describe_trust(Peer.objects.get(node_id=args.node_id))
+    out.result(described, _trust_lines(described))
+    return EXIT_OK
+
+
+def _parse_expiry(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise CommandError(f"--expires needs an ISO 8601 time, got {text!r}", code="bad_expiry") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _trust_lines(d: dict[str, Any]) -> list[str]:
+    extra = [
+        f"pinned ({d['pin_reason']})" if d["pinned_tier"] else "",
+        f"capped at {d['tier_cap']}" if d["tier_cap"] else "",
+    ]
+    extra += [f"held: {d['held_for']}" if d["held_for"] else "", d["state"] if d["state"] != "active" else ""]
+    score = "not evaluated" if d["score"] is None else f"score {d['score']:.3f}"
+    lines = [
+        f"{d['node_id']}  {d['trust_tier']} (earned {d['earned_tier']})  {score}  {d['interactions']} interactions"
+        + "".join(f"  [{e}]" for e in extra if e)
+    ]
+    for name in ("success_rate", "uptime", "threat_penalty", "data_integrity"):
+        entry = d["inputs"].get(name)
+        if entry:
+            evidence = ", ".join(f"{k} {v}" for k, v in entry.items() if k != "value")
+            lines.append(f"  {name:<15} {entry['value']:.3f}  ({evidence})")
+    lines.append(f"  reasons: {', '.join(d['reasons']) or 'none'}")
+    for claim in d["claims"]:
+        until = claim["expires_at"] or "until revoked"
+        lines.append(f"  claim {claim['type']:<20} {claim['status']:<9} {until}")
+    for entry in d["history"][:5]:
+        change = f"{entry['tier_before']} → {entry['tier_after']}"
+        lines.append(f"  {entry['at'][:19]}  {entry['score']:.3f}  {change}  {', '.join(entry['reasons'])}")
+    return lines
+
+
+def cmd_peers_state(args: argparse.Namespace, out: Output) -> int:
+    """`peers suspend|evict|reactivate NODE_ID`: explicit, audited circuit-breaker actions."""
+    from peers.models import Peer
+    from trust import selectors, services
+
+    action = args.peers_command
+    try:
+        if action == "evict":
+            services.evict(node_id=args.node_id, reason=args.reason or "", actor="cli")
+        elif action == "suspend":
+            services.suspend(
+                node_id=args.node_id,
+                reason=args.reason or "suspended by an operator",
+                actor="cli",
+                minutes=args.minutes,
+            )
+        else:
+            services.reactivate(node_id=args.node_id, reason=args.reason or "", actor="cli")
+    except services.TrustError as exc:
+        code = EXIT_PROBLEM if exc.code == "unknown_peer" else EXIT_USAGE
+        raise CommandError(str(exc), code=exc.code, exit_code=code) from exc
+    described = selectors.describe_trust(Peer.objects.get(node_id=args.node_id))
+    out.result(
+        described, [f"{args.node_id}  {described['state']}  {described['trust_tier']}  {described['state_reason']}"]
+    )
     return EXIT_OK
 
 
@@ -1105,11 +1181,33 @@ def build_parser() -> argparse.ArgumentParser:
     discover = add("discover", cmd_peers_discover, "add every valid manifest listed by a registry", peers_sub)
     discover.add_argument("registry", help="base URL of a node hosting a registry")
 
-    trust = add("trust", cmd_trust, "show a peer's tier; pin it (with a reason) or unpin it")
+    for action, text in (
+        ("suspend", "suspend a peer: its traffic is refused until the cooldown ends or it is reactivated"),
+        ("evict", "evict a peer: end its sessions, dead-letter what waits for it, refuse it until reactivated"),
+        ("reactivate", "end a suspension, an eviction or a safety demotion (back to VERIFIED)"),
+    ):
+        state = add(action, cmd_peers_state, text, peers_sub)
+        state.add_argument("node_id")
+        state.add_argument("--reason", help="why (required to evict; audited)")
+        if action == "suspend":
+            state.add_argument("--minutes", type=int, help="cooldown (default FEDERATION_BREAKER_COOLDOWN_MINUTES)")
+
+    trust = add("trust", cmd_trust, "why a peer has its score and tier; grant/revoke claims, pin, cap, approve")
     trust.add_argument("node_id")
+    trust.add_argument(
+        "--grant", action="append", metavar="CLAIM", help="issue a claim, e.g. federation:read (repeatable)"
+    )
+    trust.add_argument("--expires", metavar="ISO", help="expiry of the granted claims (default: until revoked)")
+    trust.add_argument(
+        "--revoke", action="append", metavar="CLAIM", help="revoke the peer's claims of this type (repeatable)"
+    )
     trust.add_argument("--pin", metavar="TIER", help="UNTRUSTED, VERIFIED, ATTESTED, TRUSTED, PRIVILEGED or 0-4")
-    trust.add_argument("--reason", help="why (required with --pin; audited)")
     trust.add_argument("--unpin", action="store_true", help="return to the earned tier")
+    trust.add_argument("--cap", metavar="TIER", help="the earned tier never exceeds this one")
+    trust.add_argument("--uncap", action="store_true", help="remove the cap")
+    trust.add_argument("--reason", help="why (required with --pin and --cap; audited)")
+    trust.add_argument("--approve", action="store_true", help="the human approval PRIVILEGED needs")
+    trust.add_argument("--recompute", action="store_true", help="evaluate the peer now instead of at the next beat")
 
     send = add("send", cmd_send, "queue a message for a peer (or every eligible peer) and print its id")
     send.add_argument("node_id", nargs="?", help="the peer's node id (omit with --broadcast)")

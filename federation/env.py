@@ -42,6 +42,14 @@ KNOWN_VARIABLES = {
     "FEDERATION_DELIVERY_BACKOFF_MAX_SECONDS": "longest retry delay (default 60)",
     "FEDERATION_DELIVERY_LOOPS": "concurrent delivery loops per host (default 1 on SQLite, 2 on PostgreSQL)",
     "FEDERATION_HEARTBEAT_SECONDS": "worker liveness heartbeat interval (default 10)",
+    "FEDERATION_TRUST_WINDOW_HOURS": "sliding window of the trust score's evidence (default 24)",
+    "FEDERATION_TRUST_RECOMPUTE_SECONDS": "how often beat recomputes every peer's trust (default 60)",
+    "FEDERATION_TRUST_MIN_INTERACTIONS": "interactions before promotion 1→2, 2→3, 3→4 (default 50,500,5000)",
+    "FEDERATION_BREAKER_WINDOW_MINUTES": "circuit-breaker window for cost and failures (default 60)",
+    "FEDERATION_BREAKER_MAX_USD": "reported spend per peer per window that suspends it (default 100)",
+    "FEDERATION_BREAKER_FAILURE_PERCENT": "delivery failure percentage that suspends a peer (default 50)",
+    "FEDERATION_BREAKER_MIN_SAMPLES": "deliveries in the window before the failure ratio counts (default 20)",
+    "FEDERATION_BREAKER_COOLDOWN_MINUTES": "how long an automatic suspension lasts (default 15)",
 }
 
 
@@ -84,6 +92,19 @@ def get_int(environ: Mapping[str, str], name: str, default: int | None, *, low: 
     if not low <= value <= high:
         raise EnvError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def get_ints(
+    environ: Mapping[str, str], name: str, default: tuple[int, ...], *, count: int, low: int, high: int
+) -> tuple[int, ...]:
+    """A comma-separated list of exactly `count` integers, each within [low, high]."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    parts = [p.strip() for p in raw.split(",")]
+    if len(parts) != count:
+        raise EnvError(f"{name} needs {count} comma-separated integers, got {raw!r}")
+    return tuple(get_int({name: p}, name, None, low=low, high=high) or 0 for p in parts)
 
 
 def get_choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

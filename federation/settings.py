@@ -75,6 +75,24 @@ try:
         _environ, "FEDERATION_DELIVERY_LOOPS", 2 if _database_url.startswith("postgres") else 1, low=1, high=16
     )
     _extra_hosts = env.get_list(_environ, "FEDERATION_ALLOWED_HOSTS")
+    FEDERATION_TRUST_WINDOW_HOURS = env.get_int(_environ, "FEDERATION_TRUST_WINDOW_HOURS", 24, low=1, high=24 * 90)
+    FEDERATION_TRUST_RECOMPUTE_SECONDS = env.get_int(
+        _environ, "FEDERATION_TRUST_RECOMPUTE_SECONDS", 60, low=1, high=86400
+    )
+    FEDERATION_TRUST_MIN_INTERACTIONS = env.get_ints(
+        _environ, "FEDERATION_TRUST_MIN_INTERACTIONS", (50, 500, 5000), count=3, low=0, high=10**9
+    )
+    FEDERATION_BREAKER_WINDOW_MINUTES = env.get_int(
+        _environ, "FEDERATION_BREAKER_WINDOW_MINUTES", 60, low=1, high=10080
+    )
+    FEDERATION_BREAKER_MAX_USD = env.get_int(_environ, "FEDERATION_BREAKER_MAX_USD", 100, low=0, high=10**9)
+    FEDERATION_BREAKER_FAILURE_PERCENT = env.get_int(
+        _environ, "FEDERATION_BREAKER_FAILURE_PERCENT", 50, low=1, high=100
+    )
+    FEDERATION_BREAKER_MIN_SAMPLES = env.get_int(_environ, "FEDERATION_BREAKER_MIN_SAMPLES", 20, low=1, high=10**6)
+    FEDERATION_BREAKER_COOLDOWN_MINUTES = env.get_int(
+        _environ, "FEDERATION_BREAKER_COOLDOWN_MINUTES", 15, low=1, high=10080
+    )
 except (env.EnvError, home.HomeError) as exc:
     raise ImproperlyConfigured(str(exc)) from exc
 
@@ -114,6 +132,7 @@ INSTALLED_APPS = [
     "messaging",
     "pii",
     "defence",
+    "trust",
 ]
 
 MIDDLEWARE = [
@@ -275,6 +294,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "defence.tasks.recompute_calibration",
         "schedule": 600.0,
         "options": {"expires": 600.0},
+    },
+    "recompute-trust": {
+        "task": "trust.tasks.recompute_trust",
+        "schedule": float(FEDERATION_TRUST_RECOMPUTE_SECONDS or 60),
+        "options": {"expires": float(FEDERATION_TRUST_RECOMPUTE_SECONDS or 60)},
     },
     "purge-seen-envelopes": {
         "task": "messaging.tasks.purge_seen",

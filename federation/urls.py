@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("federation.api.urls")),
     path("api/v1/audit/", include("compliance.api.urls")),
+    path("api/v1/", include("trust.api.urls")),  # before peers: peers/<id>/trust is not a peer id
     path("api/v1/", include("peers.api.urls")),
     path("api/v1/", include("messaging.api.urls")),
     path("api/v1/", include("pii.api.urls")),

@@ -37,10 +37,12 @@ from federation.canonical import CanonicalJSONError, canonical_json
 from federation.services import get_identity
 from messaging import transport
 from messaging.models import DeliveryState, InboxMessage, InboxStatus, MemoryEntry, OutboxMessage, SeenEnvelope
-from peers.models import LIVE_SESSION_STATES, Peer, Session
+from peers.models import LIVE_SESSION_STATES, Peer, PeerState, Session
 from peers.services import open_mac_key
 from pii import services as pii_services
 from pii.engine import ScanError
+from trust import authz
+from trust import services as trust
 
 NOT_PERMITTED = "NOT_PERMITTED"
 UNKNOWN_PEER = "UNKNOWN_PEER"
@@ -149,15 +151,16 @@ def make_draft(
     return Draft(message_type, payload, budget, [get_identity().node_id], reply_to)
 
 
-def _check_peer(peer: Peer | None, node_id: str, message_type: str) -> Peer:
+def _check_peer(
+    peer: Peer | None, node_id: str, message_type: str, claims: dict[int, authz.ClaimStates] | None = None
+) -> Peer:
+    """The sending side of `trust.authz.authorize`: state, tier and claims of the peer."""
     if peer is None:
         raise MessagingError(UNKNOWN_PEER, f"no peer {node_id}")
-    if not capabilities.may_exchange(peer.effective_tier, message_type):
-        required = capabilities.tier_name(capabilities.MINIMUM_TIER.get(message_type, 5))
-        raise MessagingError(
-            NOT_PERMITTED,
-            f"{message_type} needs tier {required}; {peer.node_id} is {capabilities.tier_name(peer.effective_tier)}",
-        )
+    try:
+        authz.authorize(peer, message_type, outbound=True, claims=None if claims is None else claims.get(peer.pk, {}))
+    except authz.Denied as exc:
+        raise MessagingError(exc.code, str(exc)) from exc
     return peer
 
 
@@ -298,9 +301,11 @@ def send_many(*, items: list[tuple[str, Draft]], actor: str) -> list[OutboxMessa
         raise MessagingError("INVALID_BATCH", f"a batch holds 1 to {MAX_BATCH_SEND} messages")
     peers = {p.node_id: p for p in Peer.objects.filter(node_id__in={node_id for node_id, _ in items})}
     screened, cfg = [], defence.config()
+    claims = authz.claim_states(p.pk for p in peers.values())
     for index, (node_id, draft) in enumerate(items):
         try:
-            screened.append(_screen(_check_peer(peers.get(node_id), node_id, draft.message_type), draft, cfg))
+            peer = _check_peer(peers.get(node_id), node_id, draft.message_type, claims)
+            screened.append(_screen(peer, draft, cfg))
         except MessagingError as exc:
             raise _refuse_send(
                 exc.code, f"message {index}: {exc}", actor=actor, subject=node_id, details=_details(exc, draft)
@@ -331,9 +336,11 @@ def broadcast(*, draft: Draft, actor: str) -> tuple[str, list[BroadcastResult]]:
     results: list[BroadcastResult] = []
     cfg = defence.config()
     with transaction.atomic():
-        for peer in Peer.objects.order_by("node_id"):
+        peers = list(Peer.objects.order_by("node_id"))
+        claims = authz.claim_states(p.pk for p in peers)
+        for peer in peers:
             try:
-                _check_peer(peer, peer.node_id, draft.message_type)
+                _check_peer(peer, peer.node_id, draft.message_type, claims)
                 if peer.pk not in live:
                     raise MessagingError(NO_SESSION, "no live session with this peer")
                 screened = _screen(peer, draft, cfg)  # per peer: each tier has its own policy
@@ -453,7 +460,7 @@ def _lease(limit: int) -> Lease | None:
     transaction (one durable commit). The due conditions are repeated in the UPDATE, so two
     workers racing for the same rows cannot both win them."""
     now = timezone.now()
-    due = Q(state=DeliveryState.QUEUED, next_attempt_at__lte=now, peer__isnull=False) & (
+    due = Q(state=DeliveryState.QUEUED, next_attempt_at__lte=now, peer__state=PeerState.ACTIVE) & (
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
     candidates = list(OutboxMessage.objects.filter(due).order_by("id").values_list("pk", "peer_id")[: limit * 2])
@@ -708,7 +715,7 @@ def _anything_due() -> bool:
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
         state=DeliveryState.QUEUED,
         next_attempt_at__lte=now,
-        peer__isnull=False,
+        peer__state=PeerState.ACTIVE,
     ).exists()
 
 
@@ -766,6 +773,12 @@ class _Sessions:
     def __init__(self, client_fingerprint: str) -> None:
         self.client_fingerprint = client_fingerprint
         self.by_id: dict[str, tuple[Session, bytes]] = {}
+        self.claims: dict[int, authz.ClaimStates] = {}
+
+    def claims_of(self, peer: Peer) -> authz.ClaimStates:
+        if peer.pk not in self.claims:
+            self.claims[peer.pk] = authz.claim_states([peer.pk]).get(peer.pk, {})
+        return self.claims[peer.pk]
 
     def key_for(self, envelope: env.Envelope) -> bytes:
         if envelope.session not in self.by_id:
@@ -795,6 +808,7 @@ class Accepted:
     payload: Any
     scan: dict[str, Any]
     gate: defence.Gate | None = None
+    notice: trust.Notice | None = None
 
     @property
     def held(self) -> bool:
@@ -842,13 +856,18 @@ def _check_one(item: Any, sessions: _Sessions, audience: str, now_ms: int) -> en
             SEQUENCE_OUT_OF_WINDOW,
             f"sequence {envelope.seq} is behind the window (highest {session.envelope_seq_high})",
         )
-    tier = session.peer.effective_tier
-    if not capabilities.may_exchange(tier, envelope.type):
-        required = capabilities.tier_name(capabilities.MINIMUM_TIER.get(envelope.type, 5))
-        raise env.EnvelopeError(
-            NOT_PERMITTED, f"{envelope.type} needs tier {required}; you are {capabilities.tier_name(tier)} here"
-        )
+    try:
+        authz.authorize(session.peer, envelope.type, outbound=False, claims=sessions.claims_of(session.peer))
+    except authz.Denied as exc:
+        raise env.EnvelopeError(exc.code, str(exc)) from exc
     return envelope
+
+
+def _check_notice(envelope: env.Envelope, peer: Peer) -> trust.Notice | None:
+    try:
+        return trust.check_notice(peer, envelope.type, envelope.document["payload"])
+    except trust.TrustError as exc:
+        raise env.EnvelopeError(exc.code, str(exc)) from exc
 
 
 def receive_batch(items: list[Any], *, client_fingerprint: str, client_addr: str) -> list[dict[str, Any]]:
@@ -864,7 +883,8 @@ def receive_batch(items: list[Any], *, client_fingerprint: str, client_addr: str
         try:
             envelope = _check_one(item, sessions, own, now_ms)
             peer = sessions.session(envelope.session).peer
-            accepted.append(Accepted(index, envelope, *_screen_inbound(envelope, peer, cfg)))
+            notice = _check_notice(envelope, peer)
+            accepted.append(Accepted(index, envelope, *_screen_inbound(envelope, peer, cfg), notice=notice))
         except env.EnvelopeError as exc:
             refusals.append((index, exc.code, str(exc)))
     try:
@@ -881,6 +901,16 @@ def receive_batch(items: list[Any], *, client_fingerprint: str, client_addr: str
     for index, code, text in refusals:
         results[index] = _refusal(items[index], code, text)
     _audit_refusals([(items[i], code, text) for i, code, text in refusals], sessions, client_addr)
+    threatened = {sessions.session(a.envelope.session).peer_id for a in accepted if a.gate is not None}
+    threatened |= {
+        session.peer_id
+        for index, code, _ in refusals
+        if code == defence.THREAT_BLOCKED
+        for session in [sessions.by_id.get(items[index].get("session"), (None,))[0]]
+        if session is not None
+    }
+    if threatened:
+        trust.check_threats(threatened)  # two in an hour: UNTRUSTED at once
     return [r for r in results if r is not None]
 
 
@@ -919,6 +949,7 @@ def _store(accepted: list[Accepted], sessions: _Sessions, *, careful: bool) -> d
     known_ids |= defence.held_ids(ids)  # a retry of a quarantined message is a duplicate too
     seen_rows, inbox_rows, events = [], [], []
     detections, held_envelopes = [], {}
+    notices: dict[int, list[trust.Notice]] = {}
     highest: dict[str, int] = {}
     for one in accepted:
         index, envelope = one.index, one.envelope
@@ -998,11 +1029,16 @@ def _store(accepted: list[Accepted], sessions: _Sessions, *, careful: bool) -> d
                 },
             )
         )
+        if one.notice is not None:
+            notices.setdefault(session.peer_id, []).append(one.notice)
         outcome[index] = "stored"
     SeenEnvelope.objects.bulk_create(seen_rows)
     InboxMessage.objects.bulk_create(inbox_rows)
     # after the writes a replay would break, so a retried batch never saves a detection twice
     events += defence.record_with(detections, held_envelopes=held_envelopes)
+    for peer_id, peer_notices in notices.items():
+        peer = next(s.peer for s, _ in sessions.by_id.values() if s.peer_id == peer_id)
+        events += trust.apply_notices(peer, peer_notices)
     record_events(events)
     now = timezone.now()
     for session_id, seq in highest.items():
@@ -1013,6 +1049,9 @@ def _store(accepted: list[Accepted], sessions: _Sessions, *, careful: bool) -> d
             envelope_seq_high=Greatest(F("envelope_seq_high"), seq), messages_received=F("messages_received") + count
         )
         Peer.objects.filter(pk=session.peer_id).update(last_seen_at=now)
+    spenders = {row.peer_id for row in inbox_rows if row.message_type == "task-result"}
+    if spenders:
+        trust.check_breakers(spenders)  # spend is reported with each task result
     queries = [row.message_id for row in inbox_rows if row.message_type == "memory-query"]
     if queries:
         from messaging import tasks
@@ -1036,13 +1075,18 @@ def _audit_refusals(refused: list[tuple[Any, str, str]], sessions: _Sessions, cl
         return
     events = []
     hmac_failures: dict[int, int] = {}
+    refused_on: dict[int, int] = {}
+    hijacked = False
     for item, code, text in refused:
         document = item if isinstance(item, dict) else {}
         session_id = document.get("session") if isinstance(document.get("session"), str) else ""
         session = sessions.by_id.get(session_id, (None, b""))[0]
         subject = session.peer.node_id if session else (_printable(document.get("source"), 200) or client_addr)
+        if session is not None:
+            refused_on[session.pk] = refused_on.get(session.pk, 0) + 1
         if code == env.BAD_MAC and session is not None:
             hmac_failures[session.pk] = hmac_failures.get(session.pk, 0) + 1
+        hijacked |= code == CERTIFICATE_MISMATCH
         events.append(
             EventSpec(
                 action="message.refused",
@@ -1060,8 +1104,17 @@ def _audit_refusals(refused: list[tuple[Any, str, str]], sessions: _Sessions, cl
         )
     with transaction.atomic():
         record_events(events)
-        for pk, count in hmac_failures.items():
-            Session.objects.filter(pk=pk).update(hmac_failures=F("hmac_failures") + count)
+        for pk, count in refused_on.items():
+            Session.objects.filter(pk=pk).update(
+                envelopes_refused=F("envelopes_refused") + count,
+                hmac_failures=F("hmac_failures") + hmac_failures.get(pk, 0),
+            )
+    for session, _ in sessions.by_id.values():
+        if session.pk in hmac_failures:
+            trust.demote(session.peer, code=trust.HMAC_FAILURE, details={"session": session.session_id})
+    if hijacked:  # someone used a session that is not theirs: the certificate says who
+        for peer in Peer.objects.filter(tls_fingerprint=sessions.client_fingerprint):
+            trust.demote(peer, code=trust.SESSION_HIJACK, details={"client": client_addr})
 
 
 def record_frame_refusal(*, code: str, message: str, client_addr: str) -> None:
@@ -1076,19 +1129,24 @@ def record_frame_refusal(*, code: str, message: str, client_addr: str) -> None:
 
 def dead_letter_for_removed_peer(peer: Peer) -> int:
     """A removed peer's queued and held messages end visibly, not silently (called before the delete)."""
+    return dead_letter_waiting(peer, code="PEER_REMOVED", note="the peer was removed")
+
+
+def dead_letter_waiting(peer: Peer, *, code: str, note: str) -> int:
+    """The peer's queued and held messages end as dead letters with `code` (removal, eviction)."""
     now = timezone.now()
     waiting = (DeliveryState.QUEUED, DeliveryState.HELD)
     ids = list(OutboxMessage.objects.filter(peer=peer, state__in=waiting).values_list("message_id", flat=True))
     if ids:
-        defence.close_holds(message_ids=ids, note="the peer was removed")
+        defence.close_holds(message_ids=ids, note=note)
         OutboxMessage.objects.filter(message_id__in=ids).update(
-            state=DeliveryState.DEAD_LETTERED, last_error="PEER_REMOVED", finished_at=now, claimed_until=None
+            state=DeliveryState.DEAD_LETTERED, last_error=code, finished_at=now, claimed_until=None
         )
         record_event(
             action="message.dead_lettered",
             outcome=Outcome.FAILURE,
             subject=peer.node_id,
-            details={"ids": ids[:100], "count": len(ids), "reason": "PEER_REMOVED"},
+            details={"ids": ids[:100], "count": len(ids), "reason": code},
         )
     return len(ids)
 

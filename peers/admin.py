@@ -14,7 +14,13 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html
 
 from peers import services
-from peers.models import LIVE_SESSION_STATES, Peer, RegistryManifest, Session
+from peers.models import LIVE_SESSION_STATES, Peer, RegistryManifest, Session, TrustTier
+from trust import charts
+from trust import services as trust
+from trust.models import Claim
+from trust.selectors import claim_status
+
+MANAGE_TRUST = "trust.manage_trust"
 
 
 class AddPeerForm(forms.Form):
@@ -29,12 +35,14 @@ class AddPeerForm(forms.Form):
 class PeerForm(forms.ModelForm):
     class Meta:
         model = Peer
-        fields = ["display_name", "pinned_tier", "pin_reason"]
+        fields = ["display_name", "pinned_tier", "pin_reason", "tier_cap", "cap_reason"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("pinned_tier") is not None and not (data.get("pin_reason") or "").strip():
             self.add_error("pin_reason", "Say why the tier is pinned; the reason is audited.")
+        if data.get("tier_cap") is not None and not (data.get("cap_reason") or "").strip():
+            self.add_error("cap_reason", "Say why the tier is capped; the reason is audited.")
         return data
 
 
@@ -60,19 +68,48 @@ class SessionInline(admin.TabularInline):
         return False
 
 
+class ClaimInline(admin.TabularInline):
+    model = Claim
+    extra = 0
+    can_delete = False
+    fields = ["claim_type", "direction", "status", "issued_at", "expires_at", "revoked_at", "issued_by"]
+    readonly_fields = fields
+    ordering = ["direction", "claim_type", "-issued_at"]
+    show_change_link = True
+
+    @admin.display(description="status")
+    def status(self, obj: Claim) -> str:
+        return claim_badge(obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def claim_badge(claim: Claim) -> str:
+    from django.utils import timezone
+
+    state = claim_status(claim, timezone.now())
+    colour = {"valid": "#2e7d32", "expiring": "#b26a00", "expired": "#9e9e9e", "revoked": "#c62828"}[state]
+    label = "⚠ expiring" if state == "expiring" else state
+    return format_html('<strong style="color:{}">{}</strong>', colour, label)
+
+
 @admin.register(Peer)
 class PeerAdmin(admin.ModelAdmin):
     list_display = [
         "display_name",
         "node_id",
+        "effective_tier_label",
         "trust_tier",
+        "trust_score",
+        "state",
         "pinned_tier",
         "discovered_via",
         "live_sessions",
         "last_seen_at",
         "last_error",
     ]
-    list_filter = ["trust_tier", "pinned_tier", "discovered_via", "last_error"]
+    list_filter = ["state", "trust_tier", "pinned_tier", "tier_cap", "demoted_for", "discovered_via", "last_error"]
     search_fields = ["node_id", "display_name", "base_url", "tls_fingerprint"]
     readonly_fields = [
         "node_id",
@@ -87,26 +124,107 @@ class PeerAdmin(admin.ModelAdmin):
         "last_error",
         "pinned_by",
         "pinned_at",
+        "trust_explanation",
+        "trust_chart",
+        "trust_score",
+        "interactions",
+        "demoted_for",
+        "privileged_approved_by",
+        "privileged_approved_at",
+        "remote_tier",
+        "state",
+        "state_reason",
+        "state_changed_at",
+        "suspended_until",
         "created_at",
         "updated_at",
         "pretty_manifest",
     ]
     exclude = ["manifest"]
     form = PeerForm
-    inlines = [SessionInline]
-    actions = ["remove_peers"]
+    inlines = [SessionInline, ClaimInline]
+    actions = ["remove_peers", "recompute", "approve_privileged", "suspend", "evict", "reactivate"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm(MANAGE_TRUST):  # only the security-admin role changes tiers
+            fields += ["pinned_tier", "pin_reason", "tier_cap", "cap_reason"]
+        return fields
 
     def save_model(self, request: HttpRequest, obj: Peer, form: Any, change: bool) -> None:
-        """A pin goes through peers.services so it is audited with its reason, like the CLI's."""
-        pin_changed = {"pinned_tier", "pin_reason"} & set(form.changed_data)
-        if pin_changed:
-            pinned, reason = obj.pinned_tier, obj.pin_reason
-            Peer.objects.filter(pk=obj.pk).update(display_name=obj.display_name)
-            services.pin_tier(
-                node_id=obj.node_id, tier=pinned, reason=reason, actor=f"admin:{request.user.get_username()}"
-            )
-        else:
-            super().save_model(request, obj, form, change)
+        """Pins and caps go through trust.services so they are audited with their reason and
+        sent to the peer, like the CLI's."""
+        changed = set(form.changed_data)
+        actor = f"admin:{request.user.get_username()}"
+        Peer.objects.filter(pk=obj.pk).update(display_name=obj.display_name)
+        if {"pinned_tier", "pin_reason"} & changed:
+            trust.pin(node_id=obj.node_id, tier=obj.pinned_tier, reason=obj.pin_reason, actor=actor)
+        if {"tier_cap", "cap_reason"} & changed:
+            trust.set_cap(node_id=obj.node_id, tier=obj.tier_cap, reason=obj.cap_reason, actor=actor)
+
+    def has_manage_trust_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MANAGE_TRUST)
+
+    @admin.display(description="tier", ordering="trust_tier")
+    def effective_tier_label(self, obj: Peer) -> str:
+        held = f" (held: {obj.demoted_for})" if obj.demoted_for else ""
+        pinned = " (pinned)" if obj.pinned_tier is not None else " (capped)" if obj.tier_cap is not None else ""
+        return format_html("<strong>{}</strong>{}{}", TrustTier(obj.effective_tier).label, pinned, held)
+
+    @admin.display(description="why this score and tier")
+    def trust_explanation(self, obj: Peer) -> str:
+        return charts.explanation(obj.trust_inputs or {})
+
+    @admin.display(description="trust history")
+    def trust_chart(self, obj: Peer) -> str:
+        return charts.history(list(obj.evaluations.order_by("-evaluated_at")[:60]))
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Peer], do: Any, done: str) -> None:
+        failures = []
+        for peer in queryset:
+            try:
+                do(peer)
+            except trust.TrustError as exc:
+                failures.append(f"{peer.node_id}: {exc}")
+        self.message_user(request, "; ".join(failures) if failures else done)
+
+    @admin.action(description="Recompute trust now", permissions=["manage_trust"])
+    def recompute(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:
+        trust.evaluate(list(queryset), trigger="operator")
+        self.message_user(request, "Trust recomputed.")
+
+    @admin.action(description="Approve for PRIVILEGED (human approval)", permissions=["manage_trust"])
+    def approve_privileged(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:
+        actor = f"admin:{request.user.get_username()}"
+        self._each(request, queryset, lambda p: trust.approve_privileged(node_id=p.node_id, actor=actor), "Approved.")
+
+    @admin.action(description="Suspend (circuit breaker, with cooldown)", permissions=["manage_trust"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:
+        actor = f"admin:{request.user.get_username()}"
+        self._each(
+            request,
+            queryset,
+            lambda p: trust.suspend(node_id=p.node_id, reason=f"suspended by {actor}", actor=actor),
+            "Suspended.",
+        )
+
+    @admin.action(description="Evict (ends sessions, refuses traffic)", permissions=["manage_trust"])
+    def evict(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:
+        actor = f"admin:{request.user.get_username()}"
+        self._each(
+            request, queryset, lambda p: trust.evict(node_id=p.node_id, reason=f"evicted by {actor}", actor=actor),
+            "Evicted.",
+        )  # fmt: skip
+
+    @admin.action(description="Reactivate (ends suspension, eviction or safety hold)", permissions=["manage_trust"])
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:
+        actor = f"admin:{request.user.get_username()}"
+        self._each(
+            request,
+            queryset,
+            lambda p: trust.reactivate(node_id=p.node_id, reason=f"reactivated by {actor}", actor=actor),
+            "Reactivated.",
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Peer]:
         live = Q(sessions__state__in=LIVE_SESSION_STATES)

@@ -14,6 +14,14 @@ class TrustTier(models.IntegerChoices):
     PRIVILEGED = 4, "PRIVILEGED"
 
 
+class PeerState(models.TextChoices):
+    """The circuit breaker's states: traffic flows only while ACTIVE."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # automatic (cost, failure ratio) or manual; ends after its cooldown
+    EVICTED = "evicted"  # explicit operator action; only an explicit reactivation ends it
+
+
 class DiscoveredVia(models.TextChoices):
     STATIC = "static"
     REGISTRY = "registry"
@@ -42,6 +50,26 @@ class Peer(models.Model):
     pin_reason = models.CharField(max_length=300, blank=True)
     pinned_by = models.CharField(max_length=150, blank=True)
     pinned_at = models.DateTimeField(null=True, blank=True)
+    tier_cap = models.PositiveSmallIntegerField(
+        choices=TrustTier.choices, null=True, blank=True, help_text="operator cap: the earned tier never exceeds it"
+    )
+    cap_reason = models.CharField(max_length=300, blank=True)
+    trust_score = models.FloatField(null=True, blank=True, db_index=True)
+    trust_inputs = models.JSONField(default=dict, blank=True, help_text="the last evaluation: inputs and reasons")
+    trust_evaluated_at = models.DateTimeField(null=True, blank=True)
+    interactions = models.PositiveBigIntegerField(default=0, help_text="messages exchanged over all sessions")
+    privileged_approved_by = models.CharField(max_length=150, blank=True)
+    privileged_approved_at = models.DateTimeField(null=True, blank=True)
+    demoted_for = models.CharField(
+        max_length=32, blank=True, help_text="safety demotion (threats, HMAC failure, hijack): held until reactivated"
+    )
+    remote_tier = models.PositiveSmallIntegerField(
+        choices=TrustTier.choices, null=True, blank=True, help_text="the tier this peer says it gives us"
+    )
+    state = models.CharField(max_length=16, choices=PeerState.choices, default=PeerState.ACTIVE, db_index=True)
+    state_reason = models.CharField(max_length=300, blank=True)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    suspended_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -53,8 +81,11 @@ class Peer(models.Model):
 
     @property
     def effective_tier(self) -> int:
-        """What authorization uses: the operator's pin when there is one, else the earned tier."""
-        return self.trust_tier if self.pinned_tier is None else self.pinned_tier
+        """What authorization uses: the operator's pin when there is one, else the earned tier
+        under the operator's cap."""
+        if self.pinned_tier is not None:
+            return self.pinned_tier
+        return self.trust_tier if self.tier_cap is None else min(self.trust_tier, self.tier_cap)
 
 
 class SessionState(models.TextChoices):
@@ -90,6 +121,7 @@ class Session(models.Model):
     heartbeats_ok = models.PositiveBigIntegerField(default=0)
     heartbeats_failed = models.PositiveBigIntegerField(default=0)
     hmac_failures = models.PositiveBigIntegerField(default=0)
+    envelopes_refused = models.PositiveBigIntegerField(default=0, help_text="inbound envelopes refused on this session")
     messages_sent = models.PositiveBigIntegerField(default=0)
     messages_received = models.PositiveBigIntegerField(default=0)
     envelope_seq_sent = models.PositiveBigIntegerField(default=0, help_text="last envelope sequence number we used")

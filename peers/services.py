@@ -25,14 +25,17 @@ from peers.models import (
     LIVE_SESSION_STATES,
     DiscoveredVia,
     Peer,
+    PeerState,
     RegistryManifest,
     Session,
     SessionRole,
     SessionState,
     TrustTier,
 )
+from trust import services as trust
 
 MISSED_BEFORE_UNHEALTHY = 3
+PEER_EVICTED = "PEER_EVICTED"
 
 
 class PeerError(Exception):
@@ -148,30 +151,6 @@ def remove_peer(*, node_id: str, actor: str) -> None:
 
 
 @transaction.atomic
-def pin_tier(*, node_id: str, tier: int | None, reason: str, actor: str) -> Peer:
-    """Operator pin (or, with None, unpin) of a peer's tier; the earned tier is kept underneath."""
-    peer = Peer.objects.select_for_update().filter(node_id=node_id).first()
-    if peer is None:
-        raise PeerError("unknown_peer", f"no peer {node_id}")
-    if tier is not None and not reason.strip():
-        raise PeerError("reason_required", "pinning a tier needs a reason")
-    before = peer.effective_tier
-    peer.pinned_tier, peer.pin_reason = tier, reason.strip()[:300] if tier is not None else ""
-    peer.pinned_by, peer.pinned_at = (actor[:150], timezone.now()) if tier is not None else ("", None)
-    peer.save(update_fields=["pinned_tier", "pin_reason", "pinned_by", "pinned_at", "updated_at"])
-    record_event(
-        action="trust.pinned" if tier is not None else "trust.unpinned",
-        actor=actor,
-        subject=node_id,
-        details={
-            "from": TrustTier(before).label,
-            "to": TrustTier(peer.effective_tier).label,
-            "reason": peer.pin_reason or "unpinned",
-        },
-    )
-    return peer
-
-
 # --- session keys at rest ----------------------------------------------------------------------
 
 
@@ -206,7 +185,9 @@ def _session_expiry() -> dt.datetime:
 def _store_session(
     *, peer: Peer, transcript: handshake.Transcript, mac_key: bytes, role: str, expires_at: dt.datetime
 ) -> Session:
-    if peer.trust_tier < TrustTier.VERIFIED:
+    if peer.state == PeerState.EVICTED:
+        raise handshake.HandshakeError(PEER_EVICTED, f"{peer.node_id} is evicted here: {peer.state_reason}")
+    if peer.trust_tier < TrustTier.VERIFIED and not peer.demoted_for:  # a safety demotion holds
         peer.trust_tier = TrustTier.VERIFIED
         record_event(
             action="trust.changed",
@@ -260,6 +241,9 @@ def join_peer(*, endpoint: str) -> Session:
         url = verified.document["endpoints"].get("federation", "")
     else:
         url = endpoint
+    known = Peer.objects.filter(federation_url=url).first() if url else None
+    if known is not None and known.state == PeerState.EVICTED:
+        raise PeerError(PEER_EVICTED, f"{known.node_id} is evicted: reactivate it before joining again")
 
     def make_initiator(server: manifest.VerifiedManifest, pinned: str) -> handshake.Initiator:
         return handshake.Initiator.for_server(identity, own_manifest, server, pinned)
@@ -342,6 +326,12 @@ class HeartbeatOutcome:
     latency_ms: float | None = None
 
 
+def _demote_certificate_owner(fingerprint: str, session: Session) -> None:
+    """A session used from another known peer's certificate is a hijack attempt by that peer."""
+    for peer in Peer.objects.filter(tls_fingerprint=fingerprint):
+        trust.demote(peer, code=trust.SESSION_HIJACK, details={"session": session.session_id})
+
+
 def answer_heartbeat(message: dict[str, Any], *, client_cert_fingerprint: str) -> dict[str, Any]:
     """Server side: check session, pin, sequence and MAC; record liveness; return the ack."""
     session = Session.objects.select_related("peer").filter(session_id=str(message.get("session_id", ""))).first()
@@ -354,6 +344,7 @@ def answer_heartbeat(message: dict[str, Any], *, client_cert_fingerprint: str) -
             subject=session.peer.node_id,
             details={"session": session.session_id, "reason": "certificate_mismatch"},
         )
+        _demote_certificate_owner(client_cert_fingerprint, session)
         raise PeerError("certificate_mismatch", "this session belongs to another certificate")
     if session.state in (SessionState.TERMINATED, SessionState.EXPIRED) or session.expires_at <= timezone.now():
         raise PeerError("session_expired", "session expired or terminated; hand-shake again")
@@ -371,6 +362,7 @@ def answer_heartbeat(message: dict[str, Any], *, client_cert_fingerprint: str) -
             subject=session.peer.node_id,
             details={"session": session.session_id},
         )
+        trust.demote(session.peer, code=trust.HMAC_FAILURE, details={"session": session.session_id, "on": "heartbeat"})
         raise PeerError("bad_mac", "heartbeat MAC does not verify")
     now = timezone.now()
     was = session.state
@@ -380,7 +372,7 @@ def answer_heartbeat(message: dict[str, Any], *, client_cert_fingerprint: str) -
         last_heartbeat_at=now,
         missed_heartbeats=0,
         state=SessionState.ACTIVE,
-        messages_received=F("messages_received") + 1,
+        heartbeats_ok=F("heartbeats_ok") + 1,  # answered heartbeats count as uptime, not traffic
     )
     if not accepted:
         raise PeerError("replayed", f"heartbeat {seq} is not newer than the last one accepted")

@@ -230,3 +230,11 @@ def _healthy(base: str) -> dict[str, Any] | None:
     except httpx.HTTPError:
         return None
     return response.json() if response.status_code == 200 else None
+
+
+def pin_with_claims(tier: str, reason: str) -> list[str]:
+    """`federation trust` arguments that pin a tier and grant every claim that tier uses."""
+    from federation.capabilities import claims_for_tier, parse_tier
+
+    grants = [arg for claim in claims_for_tier(parse_tier(tier)) for arg in ("--grant", claim)]
+    return ["--pin", tier, "--reason", reason, *grants]

@@ -268,8 +268,8 @@ def test_too_few_reviews_change_nothing() -> None:
 
 def test_the_threat_penalty_weighs_inbound_detections_and_ignores_false_positives() -> None:
     peer = make_peer(TrustTier.ATTESTED)
-    receive(peer, seal(peer, {"task": JAILBREAK}, seq=1), seal(peer, {"task": INJECTION}, seq=2))
     send(peer, {"task": INJECTION})  # outbound: our own agents' doing, not the peer's
+    receive(peer, seal(peer, {"task": JAILBREAK}, seq=1), seal(peer, {"task": INJECTION}, seq=2))
     since = timezone.now() - timezone.timedelta(hours=1)
     tally = services.threat_evidence([peer.pk], since=since)[peer.pk]
     assert tally == {"block": 1, "quarantine": 1, "confirmed": 0}

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.peering import SplitNode, free_node_port, kill_hard, new_node
+from tests.peering import SplitNode, free_node_port, kill_hard, new_node, pin_with_claims
 from tests.test_e2e_node import federation, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -26,8 +26,8 @@ def test_every_message_arrives_exactly_once_through_kills_and_restarts(make_node
     b = new_node(make_node_env, "receiver").start()
     try:
         assert a.cli("join", b.base)["session"]["state"] == "active"
-        a.cli("trust", b.node_id, "--pin", "ATTESTED", "--reason", "test")
-        b.cli("trust", a.node_id, "--pin", "ATTESTED", "--reason", "test")
+        a.cli("trust", b.node_id, *pin_with_claims("ATTESTED", "test"))
+        b.cli("trust", a.node_id, *pin_with_claims("ATTESTED", "test"))
         token = a.cli("token", "create", "--user", "admin", "--name", "load")["token"]
         sent: list[str] = []
         errors: list[str] = []

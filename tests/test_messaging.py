@@ -13,11 +13,14 @@ from django.test import override_settings
 
 from compliance.models import AuditEvent
 from federation import envelope as env
+from federation.capabilities import CLAIM_TYPES
 from federation.services import get_identity
 from messaging import services
 from messaging.models import DeliveryState, InboxMessage, MemoryEntry, OutboxMessage
 from peers.models import Peer, Session, TrustTier
 from tests.test_peers import foreign_manifest, make_session
+from trust import claims as claim_docs
+from trust.models import Claim
 
 pytestmark = pytest.mark.django_db
 NESTED_40: Any = 1
@@ -25,7 +28,33 @@ for _ in range(40):
     NESTED_40 = [NESTED_40]
 
 
-def make_peer(tier: int = TrustTier.ATTESTED, name: str = "remote", *, live: bool = True) -> Peer:
+def grant_claims(peer: Peer, *claim_types: str, expires_at: dt.datetime | None = None) -> None:
+    """Fixture: claims this node issued to the peer, signed as issue_claim signs them, but without
+    the claim-event notice issue_claim queues (tests here count outbox rows)."""
+    identity, now = get_identity(), dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    for claim_type in claim_types:
+        document = claim_docs.make_claim(
+            identity.signing_key,
+            claim_type=claim_type,
+            issuer=identity.node_id,
+            subject=peer.node_id,
+            issued_at=now - dt.timedelta(days=1),
+            expires_at=expires_at,
+        )
+        Claim.objects.create(
+            claim_id=document["id"],
+            peer=peer,
+            claim_type=claim_type,
+            issuer=identity.node_id,
+            subject=peer.node_id,
+            expires_at=expires_at,
+            document=document,
+        )
+
+
+def make_peer(
+    tier: int = TrustTier.ATTESTED, name: str = "remote", *, live: bool = True, claims: tuple[str, ...] = CLAIM_TYPES
+) -> Peer:
     document = foreign_manifest(name=name)
     peer = Peer.objects.create(
         node_id=document["node_id"],
@@ -38,6 +67,7 @@ def make_peer(tier: int = TrustTier.ATTESTED, name: str = "remote", *, live: boo
         trust_tier=tier,
         discovered_via="static",
     )
+    grant_claims(peer, *claims)
     if live:
         make_session(peer)
     return peer
@@ -77,7 +107,7 @@ def test_send_is_refused_when_the_peers_tier_does_not_allow_the_type(tier: int, 
 
 
 def test_a_pin_overrides_the_earned_tier_and_is_audited() -> None:
-    from peers.services import pin_tier
+    from trust.services import pin as pin_tier
 
     peer = make_peer(TrustTier.VERIFIED)
     pin_tier(node_id=peer.node_id, tier=TrustTier.ATTESTED, reason="contract signed", actor="admin")

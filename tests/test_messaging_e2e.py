@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.peering import RunningNode, new_node
+from tests.peering import RunningNode, new_node, pin_with_claims
 from tests.test_e2e_node import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +26,7 @@ def joined_pair(make_node_env: Any, tier: str = "ATTESTED") -> tuple[RunningNode
     b = new_node(make_node_env, "beta").start()
     assert a.cli("join", b.base)["session"]["state"] == "active"
     for node, other in ((a, b), (b, a)):
-        assert node.cli("trust", other.node_id, "--pin", tier, "--reason", "test peers")["trust_tier"] == tier
+        assert node.cli("trust", other.node_id, *pin_with_claims(tier, "test peers"))["trust_tier"] == tier
     return a, b
 
 
@@ -69,7 +69,7 @@ def test_task_assignment_result_and_memory_query_between_two_nodes(make_node_env
         assert values == {"plan": "go north", "budget": "[REDACTED:confidential]"}
 
         # Pinned PRIVILEGED on B, A sees everything.
-        b.cli("trust", a.node_id, "--pin", "PRIVILEGED", "--reason", "full sharing agreed")
+        b.cli("trust", a.node_id, *pin_with_claims("PRIVILEGED", "full sharing agreed"))
         got = a.cli("query", b.node_id, "budget")
         assert "answer" in got, (got, b.cli("outbox"), a.cli("outbox"))
         answer = got["answer"]["payload"]
@@ -90,7 +90,7 @@ def test_a_tier_that_does_not_allow_the_type_is_refused_on_both_sides(make_node_
         refused = a.cli("send", b.node_id, "--type", "task-assignment", "--payload", "{}")
         assert refused["error"]["code"] == "NOT_PERMITTED"
         # A lets B receive tasks, but B still holds A at VERIFIED: B refuses, A records why.
-        a.cli("trust", b.node_id, "--pin", "ATTESTED", "--reason", "we trust them")
+        a.cli("trust", b.node_id, *pin_with_claims("ATTESTED", "we trust them"))
         sent = a.cli("send", b.node_id, "--type", "task-assignment", "--payload", "{}", "--wait")
         message = sent["messages"][0]
         assert message["state"] == "refused" and message["refusal"]["code"] == "NOT_PERMITTED"
@@ -115,8 +115,8 @@ def test_a_forwarded_task_carries_its_hop_chain_and_spend_across_three_nodes(mak
     try:
         for left, right in ((a, b), (b, c)):
             assert left.cli("join", right.base)["session"]["state"] == "active"
-            left.cli("trust", right.node_id, "--pin", "ATTESTED", "--reason", "test peers")
-            right.cli("trust", left.node_id, "--pin", "ATTESTED", "--reason", "test peers")
+            left.cli("trust", right.node_id, *pin_with_claims("ATTESTED", "test peers"))
+            right.cli("trust", left.node_id, *pin_with_claims("ATTESTED", "test peers"))
         sent = a.cli(
             "send", b.node_id, "--payload", '{"task": "enrich"}', "--max-hops", "1", "--max-tokens", "100", "--wait"
         )["messages"][0]

@@ -30,7 +30,7 @@ from federation.canonical import CanonicalJSONError
 from federation.handshake import HandshakeError
 from peers import client
 from tests.conftest import node_environments
-from tests.peering import Impostor, RunningNode, new_node
+from tests.peering import Impostor, RunningNode, new_node, pin_with_claims
 
 pytestmark = pytest.mark.e2e
 
@@ -173,7 +173,7 @@ def real_session(node: RunningNode, impostor: Impostor) -> handshake.Initiator:
 def link(node: RunningNode, impostor: Impostor) -> Link:
     initiator = real_session(node, impostor)
     assert initiator.transcript is not None and initiator.mac_key is not None
-    pinned = node.cli("trust", impostor.identity.node_id, "--pin", "ATTESTED", "--reason", "test")
+    pinned = node.cli("trust", impostor.identity.node_id, *pin_with_claims("ATTESTED", "test"))
     assert pinned["trust_tier"] == "ATTESTED", pinned
     token = node.cli("token", "create", "--user", "admin", "--name", "hostile-messaging")["token"]
     return Link(node, impostor, initiator.transcript.session_id(), initiator.mac_key, token)
@@ -394,13 +394,13 @@ def test_no_client_certificate_no_connection(link: Link) -> None:
 
 def test_a_verified_peer_may_ping_but_not_assign_tasks(link: Link) -> None:
     node, me = link.node, link.me
-    assert node.cli("trust", me, "--pin", "VERIFIED", "--reason", "test")["trust_tier"] == "VERIFIED"
+    assert node.cli("trust", me, *pin_with_claims("VERIFIED", "test"))["trust_tier"] == "VERIFIED"
     try:
         task, ping = link.seal("task-assignment", {"task": "x"}), link.seal("ping", {})
         assert codes(link.post(task, ping)) == [NOT_PERMITTED, "stored"]
         link.assert_refused_and_audited({task["id"]: NOT_PERMITTED})
     finally:
-        assert node.cli("trust", me, "--pin", "ATTESTED", "--reason", "test")["trust_tier"] == "ATTESTED"
+        assert node.cli("trust", me, *pin_with_claims("ATTESTED", "test"))["trust_tier"] == "ATTESTED"
     task = link.seal("task-assignment", {"task": "x"})
     assert codes(link.post(task)) == ["stored"]
 
