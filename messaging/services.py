@@ -181,7 +181,10 @@ class Screened:
 
 def _screen(peer: Peer, draft: Draft, cfg: defence.Config | None = None) -> Screened:
     """Outbound PII policy, then the outbound AI-defence gate, for this peer's tier: before
-    anything is written or signed. A block is recorded (detection and audit event) and raised."""
+    anything is written or signed. A block is recorded (detection and audit event) and raised.
+    Our own trust notices are signed documents without free text: no gate may alter them."""
+    if draft.message_type in capabilities.OWN_NOTICES:
+        return Screened(peer, draft, {})
     try:
         outcome = pii_services.screen(draft.payload, peer=peer)
     except ScanError as exc:
@@ -817,7 +820,10 @@ class Accepted:
 
 def _screen_inbound(envelope: env.Envelope, peer: Peer, cfg: defence.Config) -> tuple[Any, dict[str, Any], Any]:
     """Inbound PII policy, then the inbound AI-defence gate, for the sender's tier: after
-    verification and before storing. A block is recorded (detection, audit event) and refused."""
+    verification and before storing. A block is recorded (detection, audit event) and refused.
+    Trust notices were checked field by field instead (`_check_notice`: signed, no free text)."""
+    if envelope.type in capabilities.OWN_NOTICES:
+        return envelope.document["payload"], {}, None
     try:
         outcome = pii_services.screen(envelope.document["payload"], peer=peer)
     except ScanError as exc:

@@ -12,6 +12,7 @@ A revocation is the same shape with "kind": "revocation", "claim": "<claim id>" 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from typing import Any
 
@@ -29,6 +30,7 @@ WRONG_SUBJECT = "CLAIM_WRONG_SUBJECT"
 EXPIRED = "CLAIM_EXPIRED"
 REVOKED = "CLAIM_REVOKED"
 
+_ID = re.compile(r"[0-9a-f]{32}")
 _CLAIM_MEMBERS = {"v", "kind", "id", "type", "issuer", "subject", "issued_at", "expires_at", "signature"}
 _REVOCATION_MEMBERS = {"v", "kind", "id", "claim", "issuer", "subject", "revoked_at", "signature"}
 
@@ -84,8 +86,17 @@ def verify(document: Any, *, issuer: str, issuer_key: bytes, subject: str) -> di
     members = _CLAIM_MEMBERS if document["kind"] == "claim" else _REVOCATION_MEMBERS
     if set(document) != members or document.get("v") != 1:
         raise ClaimError(BAD_CLAIM, f"a {document['kind']} has exactly the members {', '.join(sorted(members))}")
-    if not all(isinstance(document[m], str) for m in members - {"v", "expires_at"}):
-        raise ClaimError(BAD_CLAIM, "claim members are strings")
+    if not all(isinstance(document[m], str) and len(document[m]) <= 128 for m in members - {"v", "expires_at"}):
+        raise ClaimError(BAD_CLAIM, "claim members are strings of at most 128 characters")
+    ids = [document["id"]] + ([document["claim"]] if document["kind"] == "revocation" else [])
+    if not all(_ID.fullmatch(value) for value in ids):
+        raise ClaimError(BAD_CLAIM, "claim ids are 32 lowercase hex digits")
+    if (
+        document["kind"] == "claim"
+        and document["expires_at"] is not None
+        and not isinstance(document["expires_at"], str)
+    ):
+        raise ClaimError(BAD_CLAIM, "expires_at is a timestamp or null")
     if document["kind"] == "claim" and document["type"] not in CLAIM_TYPES:
         raise ClaimError(BAD_CLAIM, f"unknown claim type {document['type'][:40]!r}")
     if not crypto.constant_time_equal(document["issuer"], issuer):

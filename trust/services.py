@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -23,7 +24,7 @@ from compliance.services import EventSpec, record_event, record_events
 from defence import services as defence
 from federation import crypto
 from federation.capabilities import CLAIM_TYPES, parse_tier, tier_name
-from federation.manifest import format_time
+from federation.manifest import ManifestError, format_time, parse_time
 from federation.services import get_identity
 from peers.models import LIVE_SESSION_STATES, Peer, PeerState, Session, SessionState, TrustTier
 from trust import claims as claim_docs
@@ -157,16 +158,33 @@ def check_notice(peer: Peer, message_type: str, payload: Any) -> Notice | None:
     return None
 
 
+_NOTICE_MEMBERS = {"subject", "tier", "previous", "reasons", "at"}
+_REASON_CODE = re.compile(r"[A-Z0-9_]{1,64}")
+
+
 def _check_trust_change(payload: Any) -> Notice:
+    """Strict shape: notices skip the content gates (docs/PROTOCOL.md §8), so they carry codes,
+    tiers and a timestamp only, never free text."""
     own = get_identity().node_id
     if not isinstance(payload, dict) or not isinstance(payload.get("subject"), str):
         raise TrustError(NOTICE_INVALID, "a trust-change names its subject node")
     if not crypto.constant_time_equal(payload["subject"], own):
         raise TrustError(THIRD_PARTY_NOTICE, "a trust-change may only be about the node receiving it")
+    if not set(payload) <= _NOTICE_MEMBERS:
+        raise TrustError(NOTICE_INVALID, f"a trust-change has only the members {', '.join(sorted(_NOTICE_MEMBERS))}")
     try:
-        parse_tier(payload.get("tier", ""))
-    except ValueError as exc:
+        for name in ("tier", "previous"):
+            if name in payload:
+                parse_tier(payload[name])
+        if "at" in payload:
+            parse_time(payload["at"])
+    except (ValueError, ManifestError) as exc:
         raise TrustError(NOTICE_INVALID, str(exc)) from exc
+    reasons = payload.get("reasons", [])
+    if not isinstance(reasons, list) or len(reasons) > 10:
+        raise TrustError(NOTICE_INVALID, "reasons is a list of at most 10 reason codes")
+    if not all(isinstance(r, str) and _REASON_CODE.fullmatch(r) for r in reasons):
+        raise TrustError(NOTICE_INVALID, "reason codes are 1-64 characters of A-Z, 0-9 and _")
     return Notice("trust-change", payload)
 
 
@@ -206,7 +224,7 @@ def apply_notices(peer: Peer, notices: list[Notice]) -> list[EventSpec]:
         if notice.kind == "trust-change":
             tier = parse_tier(document["tier"])
             Peer.objects.filter(pk=peer.pk).update(remote_tier=tier)
-            details = {"tier": tier_name(tier), "reasons": [str(r)[:64] for r in document.get("reasons", [])][:10]}
+            details = {"tier": tier_name(tier), "reasons": document.get("reasons", [])}
             events.append(EventSpec(action="trust.notice_received", subject=peer.node_id, details=details))
         elif notice.kind == "issued":
             issued, expires = claim_docs.times(document)

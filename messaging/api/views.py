@@ -20,11 +20,12 @@ from federation.capabilities import CLASSIFICATIONS
 from federation.permissions import HasPermission
 from messaging import selectors, services
 from messaging.models import InboxMessage, MemoryEntry, OutboxMessage
+from trust import authz
 
 STATUS_FOR = {
     services.UNKNOWN_PEER: status.HTTP_404_NOT_FOUND,
     services.NOT_FOUND: status.HTTP_404_NOT_FOUND,
-    services.NOT_PERMITTED: status.HTTP_403_FORBIDDEN,
+    **dict.fromkeys(authz.DENIAL_CODES, status.HTTP_403_FORBIDDEN),
     envelope.OVERSIZED: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
 }
 
