@@ -936,6 +936,8 @@ def cmd_outbox(args: argparse.Namespace, out: Output) -> int:
     rows = OutboxMessage.objects.select_related("peer")
     if args.state:
         rows = rows.filter(state=args.state)
+    if args.type:
+        rows = rows.filter(message_type=args.type)
     messages = [selectors.describe_outbox(m) for m in rows[: args.limit]]
     lines = [
         f"{m['id']}  {m['type']:<16} to {m['peer']}  {m['state']}"
@@ -1233,6 +1235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     outbox = add("outbox", cmd_outbox, "messages this node sends, with their delivery state")
     outbox.add_argument("--state", choices=["queued", "held", "delivered", "refused", "dead_lettered"])
+    outbox.add_argument("--type", help="only this message type")
     outbox.add_argument("--limit", type=int, default=50)
     outbox_sub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
     requeue = add("requeue", cmd_outbox_requeue, "give dead-lettered messages a fresh retry budget", outbox_sub)

@@ -30,7 +30,7 @@ def test_both_gates_on_real_traffic_with_each_sides_own_policy_and_queue(make_no
         # Normal security-team traffic passes both gates untouched.
         plain = send(a, b.node_id, {"note": REVIEW})
         assert plain["state"] == "delivered" and plain["threat_scan"] == {}, plain
-        assert b.cli("inbox", "--limit", "1")["messages"][0]["threat_scan"] == {}
+        assert b.cli("inbox", "--type", "task-assignment", "--limit", "1")["messages"][0]["threat_scan"] == {}
 
         # A's outbound gate holds a jailbreak for a TRUSTED peer (the default): nothing leaves.
         held = send(a, b.node_id, {"task": JAILBREAK})

@@ -15,6 +15,7 @@ from tests.test_e2e_node import federation, wait_for
 
 pytestmark = pytest.mark.e2e
 TOTAL = 1000
+TASK = "task-assignment"  # the trust notices (claims granted, pins) travel on the same outbox
 
 
 def test_every_message_arrives_exactly_once_through_kills_and_restarts(make_node_env: Any) -> None:
@@ -57,13 +58,13 @@ def test_every_message_arrives_exactly_once_through_kills_and_restarts(make_node
         assert not errors and len(sent) == TOTAL
 
         def all_delivered() -> bool:
-            return a.cli("outbox", "--state", "delivered", "--limit", "0")["count"] == TOTAL
+            return a.cli("outbox", "--state", "delivered", "--type", TASK, "--limit", "0")["count"] == TOTAL
 
         wait_for(all_delivered, 240, "every message delivered")
-        assert a.cli("outbox", "--state", "queued", "--limit", "0")["count"] == 0
+        assert a.cli("outbox", "--state", "queued", "--limit", "0")["count"] == 0  # notices too
 
         received = Counter()
-        inbox = b.cli("inbox", "--limit", str(TOTAL * 2))
+        inbox = b.cli("inbox", "--type", TASK, "--limit", str(TOTAL * 2))
         assert inbox["count"] == TOTAL
         for message in inbox["messages"]:
             received[message["payload"]["n"]] += 1
@@ -71,7 +72,8 @@ def test_every_message_arrives_exactly_once_through_kills_and_restarts(make_node
         assert {m["id"] for m in inbox["messages"]} == set(sent)
         # Retries happened (the receiver was down), and each stored message was audited once.
         assert any(
-            m["attempts"] > 1 for m in a.cli("outbox", "--state", "delivered", "--limit", str(TOTAL))["messages"]
+            m["attempts"] > 1
+            for m in a.cli("outbox", "--state", "delivered", "--type", TASK, "--limit", str(TOTAL))["messages"]
         )
         assert b.cli("audit", "verify")["ok"] is True and a.cli("audit", "verify")["ok"] is True
     finally:

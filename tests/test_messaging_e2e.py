@@ -94,7 +94,7 @@ def test_a_tier_that_does_not_allow_the_type_is_refused_on_both_sides(make_node_
         sent = a.cli("send", b.node_id, "--type", "task-assignment", "--payload", "{}", "--wait")
         message = sent["messages"][0]
         assert message["state"] == "refused" and message["refusal"]["code"] == "NOT_PERMITTED"
-        assert b.cli("inbox")["count"] == 0
+        assert b.cli("inbox", "--type", "task-assignment")["count"] == 0
         assert [e for e in b.audit("message.refused") if e["details"]["reason"] == "NOT_PERMITTED"]
         assert [e for e in a.audit("message.refused") if e["details"]["id"] == message["id"]]
         assert a.cli("query", b.node_id, "anything")["error"]["code"] == "NOT_PERMITTED"  # at once, not at the timeout
@@ -125,7 +125,9 @@ def test_a_forwarded_task_carries_its_hop_chain_and_spend_across_three_nodes(mak
         # B may pass it on once, spending 60 of the 100 tokens; C gets the chain and the spend.
         onward = b.cli("forward", sent["id"], c.node_id, "--spent-tokens", "60")
         assert onward["hops"] == [a.node_id, b.node_id]
-        at_c = wait_for(lambda: c.cli("inbox")["messages"], 30, "the forwarded task on C")[0]
+        at_c = wait_for(lambda: c.cli("inbox", "--type", "task-assignment")["messages"], 30, "the forwarded task on C")[
+            0
+        ]
         assert (at_c["peer"], at_c["hops"], at_c["payload"]) == (b.node_id, [a.node_id, b.node_id], {"task": "enrich"})
         assert (at_c["budget"]["usedTokens"], at_c["budget"]["maxHops"]) == (60, 1)
 

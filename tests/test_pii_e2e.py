@@ -26,7 +26,7 @@ def send(node: Any, peer: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def last_inbox_payload(node: Any) -> Any:
-    return node.cli("inbox", "--limit", "1")["messages"][0]
+    return node.cli("inbox", "--type", "task-assignment", "--limit", "1")["messages"][0]
 
 
 def test_each_side_screens_with_its_own_policy_and_hashes_match_across_the_pair(make_node_env: Any) -> None:

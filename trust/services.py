@@ -367,7 +367,7 @@ def evaluate(peers: list[Peer], *, trigger: str) -> list[Evaluation]:
             held=bool(peer.demoted_for),
         )
         before_effective = peer.effective_tier
-        reasons = computed.reasons + move.reasons
+        reasons = computed.reasons + move.reasons + ([peer.demoted_for] if peer.demoted_for else [])
         if peer.pinned_tier is not None:
             reasons.append("PINNED_BY_OPERATOR")
         if peer.tier_cap is not None and move.tier > peer.tier_cap:
