@@ -150,7 +150,6 @@ def remove_peer(*, node_id: str, actor: str) -> None:
     peer.delete()
 
 
-@transaction.atomic
 # --- session keys at rest ----------------------------------------------------------------------
 
 

@@ -323,6 +323,12 @@ def test_hostile_envelope_is_refused_with_its_reason(link: Link, build: Callable
     else:
         assert results[0]["id"] is None
         assert any(d["reason"] == code and d["id"] == "" for d in link.refusals())
+    if code == env.BAD_MAC:  # a forged MAC drops the sender to UNTRUSTED at once, pin or not
+        trust = link.node.cli("trust", link.me)
+        assert (trust["trust_tier"], trust["held_for"], trust["pinned_tier"]) == ("UNTRUSTED", "HMAC_FAILURE", None)
+        assert codes(link.post(link.seal("ping", {}))) == [NOT_PERMITTED]
+        link.node.cli("peers", "reactivate", link.me, "--reason", "test: back to the control case")
+        assert link.node.cli("trust", link.me, *pin_with_claims("ATTESTED", "test"))["trust_tier"] == "ATTESTED"
 
 
 def test_a_lone_surrogate_in_the_payload_is_invalid_utf8(link: Link) -> None:

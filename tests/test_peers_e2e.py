@@ -59,6 +59,7 @@ def test_two_nodes_join_keep_a_session_alive_and_recover_after_a_restart(make_no
         assert [e["action"] for e in a.audit("session.recovered")]
 
         left = a.cli("leave")
+        assert "ended" in left, left
         assert [r["notice"] for r in left["ended"]] == ["notified"]
         wait_until(lambda: session_of(b, a.node_id) is None, 10, "B to end the session on A's notice")
         assert b.audit("session.ended")[0]["details"]["reason"] == "peer_left"

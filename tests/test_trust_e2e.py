@@ -62,7 +62,7 @@ def test_a_peer_climbs_on_real_traffic_and_drops_to_untrusted_after_threats(make
             lambda: (t := b.cli("trust", a.node_id))["trust_tier"] == "ATTESTED" and t, 60, "A promoted at B"
         )
         assert promoted["interactions"] >= 4 and promoted["score"] >= 0.7
-        assert "PROMOTED_TO_ATTESTED" in promoted["history"][0]["reasons"]
+        assert any("PROMOTED_TO_ATTESTED" in h["reasons"] for h in promoted["history"])
         assert wait_for(lambda: a.cli("trust", b.node_id)["remote_tier"] == "ATTESTED", 30, "A told of it")
 
         # A's outbound gate lets jailbreaks to B through (flag); B's inbound gate blocks them.
