@@ -5,8 +5,9 @@
         .venv/bin/python -m bench.bench_trust [PEERS]                 # PostgreSQL (own temp database)
 
 Each peer gets a session with heartbeat and traffic counters, and 1 in 10 peers delivery outcomes,
-so every input has evidence to aggregate. The first run writes a history row for every peer; the
-second is a steady-state beat (nothing changed, no history rows within the hour).
+so every input has evidence to aggregate. The first beat promotes every peer (an audit event, a
+queued trust-change notice and a history row each); the second writes history rows (the reasons
+changed from PROMOTED_TO_ATTESTED to BELOW_UPGRADE_TRUSTED); the third is the steady state.
 """
 
 from __future__ import annotations
@@ -85,7 +86,11 @@ def main(count: int = 10_000) -> None:
 
         header(f"trust recomputation on {vendor}")
         populate(count)
-        for label in ("first run (history row per peer)", "steady state (beat, nothing changed)"):
+        for label in (
+            "first beat (promotions, notices, history)",
+            "second beat (new reasons: history rows)",
+            "steady beat (nothing changed)",
+        ):
             started = time.perf_counter()
             result = services.recompute_all()
             elapsed = time.perf_counter() - started

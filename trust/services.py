@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 
@@ -58,13 +59,22 @@ def _peer(node_id: str) -> Peer:
 
 def _notify(peer: Peer, message_type: str, payload: dict[str, Any]) -> None:
     """Queue a notice for the peer (delivered once a session is live, like any message)."""
+    _notify_many([(peer, message_type, payload)])
+
+
+def _notify_many(notices: list[tuple[Peer, str, dict[str, Any]]]) -> None:
+    """Queue notices in batches of one transaction each (a beat that promotes thousands of peers
+    queues thousands of notices). Evicted peers get none: they hold no session to hear it."""
     from messaging import services as messaging  # messaging imports trust.authz
 
-    if peer.state == PeerState.EVICTED:
-        return
-    draft = messaging.make_draft(message_type=message_type, payload=payload)
-    with contextlib.suppress(messaging.MessagingError):  # send() audited the refusal; the change stands
-        messaging.send(node_id=peer.node_id, draft=draft, actor="trust")
+    items = [
+        (peer.node_id, messaging.make_draft(message_type=kind, payload=payload))
+        for peer, kind, payload in notices
+        if peer.state != PeerState.EVICTED
+    ]
+    for start in range(0, len(items), messaging.MAX_BATCH_SEND):
+        with contextlib.suppress(messaging.MessagingError):  # audited by send_many; the changes stand
+            messaging.send_many(items=items[start : start + messaging.MAX_BATCH_SEND], actor="trust")
 
 
 # --- claims -------------------------------------------------------------------------------------
@@ -412,14 +422,48 @@ def evaluate(peers: list[Peer], *, trigger: str) -> list[Evaluation]:
         if peer.effective_tier != before_effective:
             notices.append((peer, before_effective, reasons))
     with transaction.atomic():
-        Peer.objects.bulk_update(
-            peers, ["trust_tier", "trust_score", "interactions", "trust_inputs", "trust_evaluated_at"], batch_size=500
-        )
+        _write_evaluations(peers)
         TrustEvaluation.objects.bulk_create(history, batch_size=500)
         record_events(events)
-        for peer, before, reasons in notices:
-            _notify_tier(peer, before, reasons)
+        _notify_many([_tier_notice(peer, before, reasons) for peer, before, reasons in notices])
     return results
+
+
+_EVALUATED = (
+    ("trust_tier", "integer"),
+    ("trust_score", "double precision"),
+    ("interactions", "bigint"),
+    ("trust_inputs", "jsonb"),
+    ("trust_evaluated_at", "timestamp with time zone"),
+)
+
+
+def _write_evaluations(peers: list[Peer], chunk: int = 500) -> None:
+    """One UPDATE … FROM (VALUES …) per 500 peers: Django's bulk_update builds a CASE per row and
+    field, which takes seconds for 10,000 peers (docs/BENCHMARKS.md). PostgreSQL needs the
+    parameters' types; SQLite (3.33+) takes them as they come."""
+    table, ops = Peer._meta.db_table, connection.ops
+    typed = connection.vendor == "postgresql"
+    row = "(" + ", ".join(f"CAST(%s AS {t})" if typed else "%s" for t in ("bigint", *(t for _, t in _EVALUATED))) + ")"
+    assignments = ", ".join(f"{name} = v.column{i}" for i, (name, _) in enumerate(_EVALUATED, start=2))
+    with connection.cursor() as cursor:
+        for start in range(0, len(peers), chunk):
+            part = peers[start : start + chunk]
+            params: list[Any] = []
+            for peer in part:
+                params += [
+                    peer.pk,
+                    peer.trust_tier,
+                    peer.trust_score,
+                    peer.interactions,
+                    json.dumps(peer.trust_inputs),
+                    ops.adapt_datetimefield_value(peer.trust_evaluated_at),
+                ]
+            values = ", ".join([row] * len(part))
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v WHERE {table}.id = v.column1",  # noqa: S608 - names are ours
+                params,
+            )
 
 
 def _last_history(peer_ids: list[int]) -> dict[int, dt.datetime]:
@@ -427,18 +471,19 @@ def _last_history(peer_ids: list[int]) -> dict[int, dt.datetime]:
     return {row["peer_id"]: row["at"] for row in rows}
 
 
+def _tier_notice(peer: Peer, before: int, reasons: list[str]) -> tuple[Peer, str, dict[str, Any]]:
+    payload = {
+        "subject": peer.node_id,
+        "tier": tier_name(peer.effective_tier),
+        "previous": tier_name(before),
+        "reasons": [r for r in reasons if r.isupper()][:10],
+        "at": format_time(timezone.now()),
+    }
+    return peer, "trust-change", payload
+
+
 def _notify_tier(peer: Peer, before: int, reasons: list[str]) -> None:
-    _notify(
-        peer,
-        "trust-change",
-        {
-            "subject": peer.node_id,
-            "tier": tier_name(peer.effective_tier),
-            "previous": tier_name(before),
-            "reasons": reasons[:10],
-            "at": format_time(timezone.now()),
-        },
-    )
+    _notify_many([_tier_notice(peer, before, reasons)])
 
 
 def evaluate_one(node_id: str, *, trigger: str = "operator") -> Evaluation:
