@@ -468,7 +468,8 @@ def cmd_peers_list(args: argparse.Namespace, out: Output) -> int:
     for peer in peers:
         session = peer["sessions"][0] if peer["sessions"] else None
         state = f"session {session['state']}" if session else "no session"
-        lines.append(f"{peer['node_id']}  {peer['trust_tier']:<10} {state:<18} {peer['display_name']}")
+        flag = "" if peer["state"] == "active" else f" [{peer['state']}]"
+        lines.append(f"{peer['node_id']}  {peer['trust_tier']:<10} {state:<18} {peer['display_name']}{flag}")
     out.result({"peers": peers}, lines or ["no peers"])
     return EXIT_OK
 

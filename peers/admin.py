@@ -198,33 +198,27 @@ class PeerAdmin(admin.ModelAdmin):
         actor = f"admin:{request.user.get_username()}"
         self._each(request, queryset, lambda p: trust.approve_privileged(node_id=p.node_id, actor=actor), "Approved.")
 
-    @admin.action(description="Suspend (circuit breaker, with cooldown)", permissions=["manage_trust"])
-    def suspend(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:
+    def _change_state(self, request: HttpRequest, queryset: QuerySet[Peer], verb: str, change: Any) -> None:
+        """Suspend, evict or reactivate each peer; the admin's name is the audited reason."""
         actor = f"admin:{request.user.get_username()}"
         self._each(
             request,
             queryset,
-            lambda p: trust.suspend(node_id=p.node_id, reason=f"suspended by {actor}", actor=actor),
-            "Suspended.",
+            lambda p: change(node_id=p.node_id, reason=f"{verb} by {actor}", actor=actor),
+            f"{verb.capitalize()}.",
         )
+
+    @admin.action(description="Suspend (circuit breaker, with cooldown)", permissions=["manage_trust"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:
+        self._change_state(request, queryset, "suspended", trust.suspend)
 
     @admin.action(description="Evict (ends sessions, refuses traffic)", permissions=["manage_trust"])
     def evict(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:
-        actor = f"admin:{request.user.get_username()}"
-        self._each(
-            request, queryset, lambda p: trust.evict(node_id=p.node_id, reason=f"evicted by {actor}", actor=actor),
-            "Evicted.",
-        )  # fmt: skip
+        self._change_state(request, queryset, "evicted", trust.evict)
 
     @admin.action(description="Reactivate (ends suspension, eviction or safety hold)", permissions=["manage_trust"])
     def reactivate(self, request: HttpRequest, queryset: QuerySet[Peer]) -> None:
-        actor = f"admin:{request.user.get_username()}"
-        self._each(
-            request,
-            queryset,
-            lambda p: trust.reactivate(node_id=p.node_id, reason=f"reactivated by {actor}", actor=actor),
-            "Reactivated.",
-        )
+        self._change_state(request, queryset, "reactivated", trust.reactivate)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Peer]:
         live = Q(sessions__state__in=LIVE_SESSION_STATES)

@@ -25,6 +25,8 @@ def describe_peer(peer: Peer) -> dict[str, Any]:
         "earned_tier": TrustTier(peer.trust_tier).label,
         "pinned_tier": None if peer.pinned_tier is None else TrustTier(peer.pinned_tier).label,
         "pin_reason": peer.pin_reason,
+        "state": peer.state,
+        "trust_score": peer.trust_score,
         "discovered_via": peer.discovered_via,
         "base_url": peer.base_url,
         "federation_url": peer.federation_url,

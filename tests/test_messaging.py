@@ -428,9 +428,11 @@ def test_beats_sweep_answers_memory_queries_whose_task_was_lost() -> None:
 
 def test_pinning_a_tier_in_the_admin_needs_a_reason_and_is_audited(client: Any, superuser: Any) -> None:
     client.force_login(superuser)
-    peer = make_peer(TrustTier.VERIFIED)
+    peer = make_peer(TrustTier.VERIFIED, claims=())  # no claim rows: an empty claims inline
     url = f"/admin/peers/peer/{peer.pk}/change/"
     form = {
+        **{f"claims-{k}": v for k, v in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"), ("MIN_NUM_FORMS", "0"))},
+        "claims-MAX_NUM_FORMS": "1000",
         "display_name": peer.display_name,
         "pinned_tier": "2",
         "pin_reason": "",

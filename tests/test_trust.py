@@ -636,3 +636,19 @@ def test_admin_pin_fields_are_read_only_without_the_trust_permission(client: Any
     assert 'name="pinned_tier"' not in html and 'name="display_name"' in html
     listing = client.get("/admin/peers/peer/").content.decode()
     assert peer.node_id in listing and 'value="evict"' not in listing  # the security-admin role's actions
+
+
+def test_admin_actions_evict_and_reactivate_with_the_admins_name_as_the_reason(client: Any, superuser: Any) -> None:
+    peer = make_peer()
+    client.force_login(superuser)
+    for action, state in (
+        ("suspend", PeerState.SUSPENDED),
+        ("evict", PeerState.EVICTED),
+        ("reactivate", PeerState.ACTIVE),
+    ):
+        response = client.post("/admin/peers/peer/", {"action": action, "_selected_action": [str(peer.pk)]})
+        assert response.status_code == 302
+        assert Peer.objects.get(pk=peer.pk).state == state, action
+    assert AuditEvent.objects.get(action="peer.evicted").details["reason"] == "evicted by admin:root"
+    again = client.post("/admin/peers/peer/", {"action": "reactivate", "_selected_action": [str(peer.pk)]}, follow=True)
+    assert "is active and not held" in again.content.decode()  # refused, said, nothing changed
