@@ -652,3 +652,24 @@ def test_admin_actions_evict_and_reactivate_with_the_admins_name_as_the_reason(c
     assert AuditEvent.objects.get(action="peer.evicted").details["reason"] == "evicted by admin:root"
     again = client.post("/admin/peers/peer/", {"action": "reactivate", "_selected_action": [str(peer.pk)]}, follow=True)
     assert "is active and not held" in again.content.decode()  # refused, said, nothing changed
+
+
+def test_admin_issues_a_signed_claim_and_revokes_it(client: Any, superuser: Any) -> None:
+    peer = make_peer(claims=())
+    client.force_login(superuser)
+    expiry = (timezone.now() + dt.timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
+    added = client.post(
+        "/admin/trust/claim/add/", {"peer": str(peer.pk), "claim_type": "federation:memory", "expires_at": expiry}
+    )
+    assert added.status_code == 302, added.content.decode()[:2000]
+    claim = Claim.objects.get(peer=peer)
+    assert (claim.claim_type, claim.issued_by) == ("federation:memory", "admin:root")
+    assert OutboxMessage.objects.get(message_type="claim-event").payload["claim"] == claim.document
+    revoked = client.post("/admin/trust/claim/", {"action": "revoke", "_selected_action": [str(claim.pk)]})
+    assert revoked.status_code == 302 and Claim.objects.get(pk=claim.pk).revoked_by == "admin:root"
+    past = client.post(
+        "/admin/trust/claim/add/",
+        {"peer": str(peer.pk), "claim_type": "federation:read", "expires_at": "2001-01-01 00:00:00"},
+    )
+    assert past.status_code == 200 and "must be in the future" in past.content.decode()
+    assert Claim.objects.filter(peer=peer).count() == 1
