@@ -6,8 +6,8 @@
 
 Starts two nodes with `federation run` (embedded topology, or PostgreSQL + Redis when the
 variables above are set: each node gets its own temporary database), joins them, pins each
-other ATTESTED, then queues task-assignments on the sender at RATE per second for 2 s of warm-up
-(not measured) and then SECONDS with
+other ATTESTED with the write claim tasks need, then queues task-assignments on the sender at RATE
+per second for 2 s of warm-up (not measured) and then SECONDS with
 the same service the REST API calls (`messaging.services.send`, in this process, against the
 sender's database), and waits until every message is delivered. Latency is from the outbox
 row's commit to the receiver's inbox row (same machine clock), and to the sender's ack.
@@ -143,8 +143,9 @@ def main(per_second: int = 500, seconds: int = 20) -> None:
     sender, receiver = Node(workdir, "sender"), Node(workdir, "receiver")
     try:
         _cli(sender.env, "join", receiver.base)
-        _cli(sender.env, "trust", receiver.node_id, "--pin", "ATTESTED", "--reason", "bench")
-        _cli(receiver.env, "trust", sender.node_id, "--pin", "ATTESTED", "--reason", "bench")
+        tasks = ("--pin", "ATTESTED", "--reason", "bench", "--grant", "federation:write")  # tier AND claim
+        _cli(sender.env, "trust", receiver.node_id, *tasks)
+        _cli(receiver.env, "trust", sender.node_id, *tasks)
 
         os.environ.update({k: v for k, v in sender.env.items() if k.startswith("FEDERATION_")})
         os.environ["DJANGO_SETTINGS_MODULE"] = "federation.settings"
