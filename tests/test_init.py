@@ -186,3 +186,18 @@ def test_bad_init_options_touch_nothing_even_with_force(
     assert message in result.stderr
     assert snapshot(home) == before
     assert not (home / "archive").exists()
+
+
+def test_every_local_app_is_in_the_installed_package() -> None:
+    """The console script runs from any directory, so an app missing from the package list only
+    fails outside the checkout (tests run inside it)."""
+    import fnmatch
+    import tomllib
+
+    from django.conf import settings
+
+    root = Path(__file__).resolve().parent.parent
+    include = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    local = [app for app in settings.INSTALLED_APPS if (root / app.split(".")[0] / "apps.py").exists()]
+    assert "trust" in local
+    assert [app for app in local if not any(fnmatch.fnmatch(app, pattern) for pattern in include)] == []
