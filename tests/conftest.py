@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -110,17 +111,32 @@ def free_port() -> int:
 _handed_out: set[int] = set()
 
 
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out for outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_node_port() -> int:
     """A web port P with P + 1 (the federation endpoint) free too, never handed out twice in a
-    session — so nodes started side by side cannot take each other's ports."""
+    session, so nodes started side by side cannot take each other's ports. Both lie below the
+    ephemeral range: a port from there can be taken, while its node is down for a restart, as
+    the local end of any outgoing connection (to PostgreSQL, Redis, a peer being retried)."""
+    high = _ephemeral_low() - 2
     while True:
-        port = free_port()
-        if {port, port + 1} & _handed_out or port + 1 > 65535:
-            continue
-        try:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", port + 1))
-        except OSError:
+        port = random.randint(max(1024, high - 12000), high)
+        if {port, port + 1} & _handed_out or not (_bindable(port) and _bindable(port + 1)):
             continue
         _handed_out.update({port, port + 1})
         return port

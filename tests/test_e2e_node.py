@@ -53,13 +53,21 @@ def read_json_line(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any
             line = proc.stdout.readline()
             if line.strip().startswith("{"):
                 message = json.loads(line)
-                assert "error" not in message, f"the node did not start: {message['error']}"
+                assert "error" not in message, f"the node did not start: {message['error']}{_log_tail(message)}"
                 return message
             if line == "" and proc.poll() is not None:
                 break
     raise AssertionError(
         f"no JSON line from the node (exit code {proc.poll()}): {proc.stderr.read() if proc.stderr else ''}"
     )
+
+
+def _log_tail(message: dict[str, Any], lines: int = 30) -> str:
+    """The end of the component log a start-up error points to, so a CI failure explains itself."""
+    found = re.search(r"see (\S+\.log)", str(message.get("error", {}).get("message", "")))
+    if not found or not Path(found.group(1)).exists():
+        return ""
+    return "\n" + "\n".join(Path(found.group(1)).read_text(errors="replace").splitlines()[-lines:])
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> Any:
