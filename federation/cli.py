@@ -873,8 +873,8 @@ def cmd_send(args: argparse.Namespace, out: Output) -> int:
     lines = [f"{m['id']}  {m['type']} → {m['peer']}  {m['state']}" for m in messages]
     lines += [f"skipped {s['peer']}: {s['code']}" for s in data.get("skipped", [])]
     out.result(data, lines or ["no eligible peer"])
-    failed = [m for m in messages if m["state"] in ("refused", "dead_lettered")]
-    return EXIT_PROBLEM if args.wait and (failed or any(m["state"] == "queued" for m in messages)) else EXIT_OK
+    # Waiting means "tell me it arrived": held for review, refused, dead-lettered or still queued is not.
+    return EXIT_PROBLEM if args.wait and any(m["state"] != "delivered" for m in messages) else EXIT_OK
 
 
 def cmd_query(args: argparse.Namespace, out: Output) -> int:

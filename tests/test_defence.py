@@ -95,6 +95,17 @@ def test_an_outbound_quarantine_holds_the_message_until_an_analyst_releases_it()
     assert services.decide_held(held_ids=[hold.pk], release=False, actor="analyst") == 0  # decided once
 
 
+def test_send_wait_stops_at_a_hold_and_exits_non_zero(capsys: Any) -> None:
+    from federation import cli
+
+    peer = make_peer(TrustTier.ATTESTED)
+    payload = json.dumps({"task": INJECTION})
+    assert cli.main(["send", peer.node_id, "--payload", payload, "--wait", "--timeout", "5", "--json"]) == 1
+    [message] = json.loads(capsys.readouterr().out)["messages"]
+    assert message["state"] == "held"  # it did not arrive: waiting for an analyst, not delivered
+    assert cli.main(["send", peer.node_id, "--payload", payload, "--json"]) == 0  # queued is fine without --wait
+
+
 def test_a_rejected_outbound_message_is_refused_for_good() -> None:
     peer = make_peer(TrustTier.ATTESTED)
     message = send(peer, {"task": INJECTION})
