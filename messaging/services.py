@@ -179,14 +179,27 @@ class Screened:
         return self.gate is not None and self.gate.action == defence.Action.QUARANTINE
 
 
-def _screen(peer: Peer, draft: Draft, cfg: defence.Config | None = None) -> Screened:
+@dataclass(frozen=True)
+class Gates:
+    """The PII policies and AI-defence configuration in force, read once per batch."""
+
+    pii: pii_services.Policies
+    defence: defence.Config
+
+
+def _gates() -> Gates:
+    return Gates(pii_services.current_policies(), defence.config())
+
+
+def _screen(peer: Peer, draft: Draft, gates: Gates | None = None) -> Screened:
     """Outbound PII policy, then the outbound AI-defence gate, for this peer's tier: before
     anything is written or signed. A block is recorded (detection and audit event) and raised.
     Our own trust notices are signed documents without free text: no gate may alter them."""
     if draft.message_type in capabilities.OWN_NOTICES:
         return Screened(peer, draft, {})
+    gates = gates or _gates()
     try:
-        outcome = pii_services.screen(draft.payload, peer=peer)
+        outcome = pii_services.screen(draft.payload, peer=peer, policies=gates.pii)
     except ScanError as exc:
         raise MessagingError(exc.code, exc.message) from exc
     if outcome.blocked:
@@ -195,7 +208,7 @@ def _screen(peer: Peer, draft: Draft, cfg: defence.Config | None = None) -> Scre
         raise MessagingError(env.OVERSIZED, "the payload no longer fits in an envelope once hashed")
     draft = replace(draft, payload=outcome.payload) if outcome.changed else draft
     try:
-        gate = defence.check(draft.payload, peer=peer, cfg=cfg)
+        gate = defence.check(draft.payload, peer=peer, cfg=gates.defence)
     except DefenceError as exc:
         raise MessagingError(exc.code, exc.message) from exc
     if gate.action == defence.Action.BLOCK:
@@ -303,12 +316,12 @@ def send_many(*, items: list[tuple[str, Draft]], actor: str) -> list[OutboxMessa
     if not 0 < len(items) <= MAX_BATCH_SEND:
         raise MessagingError("INVALID_BATCH", f"a batch holds 1 to {MAX_BATCH_SEND} messages")
     peers = {p.node_id: p for p in Peer.objects.filter(node_id__in={node_id for node_id, _ in items})}
-    screened, cfg = [], defence.config()
+    screened, gates = [], _gates()
     claims = authz.claim_states(p.pk for p in peers.values())
     for index, (node_id, draft) in enumerate(items):
         try:
             peer = _check_peer(peers.get(node_id), node_id, draft.message_type, claims)
-            screened.append(_screen(peer, draft, cfg))
+            screened.append(_screen(peer, draft, gates))
         except MessagingError as exc:
             raise _refuse_send(
                 exc.code, f"message {index}: {exc}", actor=actor, subject=node_id, details=_details(exc, draft)
@@ -337,7 +350,7 @@ def broadcast(*, draft: Draft, actor: str) -> tuple[str, list[BroadcastResult]]:
         )
     )
     results: list[BroadcastResult] = []
-    cfg = defence.config()
+    gates = _gates()
     with transaction.atomic():
         peers = list(Peer.objects.order_by("node_id"))
         claims = authz.claim_states(p.pk for p in peers)
@@ -346,7 +359,7 @@ def broadcast(*, draft: Draft, actor: str) -> tuple[str, list[BroadcastResult]]:
                 _check_peer(peer, peer.node_id, draft.message_type, claims)
                 if peer.pk not in live:
                     raise MessagingError(NO_SESSION, "no live session with this peer")
-                screened = _screen(peer, draft, cfg)  # per peer: each tier has its own policy
+                screened = _screen(peer, draft, gates)  # per peer: each tier has its own policy
             except MessagingError as exc:
                 results.append(BroadcastResult(peer.node_id, None, exc.code, str(exc)))
                 continue
@@ -818,20 +831,20 @@ class Accepted:
         return self.gate is not None and self.gate.action == defence.Action.QUARANTINE
 
 
-def _screen_inbound(envelope: env.Envelope, peer: Peer, cfg: defence.Config) -> tuple[Any, dict[str, Any], Any]:
+def _screen_inbound(envelope: env.Envelope, peer: Peer, gates: Gates) -> tuple[Any, dict[str, Any], Any]:
     """Inbound PII policy, then the inbound AI-defence gate, for the sender's tier: after
     verification and before storing. A block is recorded (detection, audit event) and refused.
     Trust notices were checked field by field instead (`_check_notice`: signed, no free text)."""
     if envelope.type in capabilities.OWN_NOTICES:
         return envelope.document["payload"], {}, None
     try:
-        outcome = pii_services.screen(envelope.document["payload"], peer=peer)
+        outcome = pii_services.screen(envelope.document["payload"], peer=peer, policies=gates.pii)
     except ScanError as exc:
         raise env.EnvelopeError(exc.code, exc.message) from exc
     if outcome.blocked:
         raise env.EnvelopeError(pii_services.PII_BLOCKED, pii_services.blocked_message(outcome))
     try:
-        gate = defence.check(outcome.payload, peer=peer, cfg=cfg)
+        gate = defence.check(outcome.payload, peer=peer, cfg=gates.defence)
     except DefenceError as exc:
         raise env.EnvelopeError(exc.code, exc.message) from exc
     if gate.action == defence.Action.BLOCK:
@@ -884,13 +897,13 @@ def receive_batch(items: list[Any], *, client_fingerprint: str, client_addr: str
     results: list[dict[str, Any] | None] = [None] * len(items)
     accepted: list[Accepted] = []
     refusals: list[tuple[int, str, str]] = []
-    cfg = defence.config()
+    gates = _gates()
     for index, item in enumerate(items):
         try:
             envelope = _check_one(item, sessions, own, now_ms)
             peer = sessions.session(envelope.session).peer
             notice = _check_notice(envelope, peer)
-            accepted.append(Accepted(index, envelope, *_screen_inbound(envelope, peer, cfg), notice=notice))
+            accepted.append(Accepted(index, envelope, *_screen_inbound(envelope, peer, gates), notice=notice))
         except env.EnvelopeError as exc:
             refusals.append((index, exc.code, str(exc)))
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -73,7 +74,10 @@ def _load_rules() -> list[dict[str, Rule]]:
 
 def rules_for(tier: int) -> dict[str, Rule]:
     """Type → rule for a peer of ``tier``; a type without a policy row blocks (fail closed)."""
-    tiers = _cached("rules", _load_rules)
+    return _for_tier(_cached("rules", _load_rules), tier)
+
+
+def _for_tier(tiers: list[dict[str, Rule]], tier: int) -> dict[str, Rule]:
     return tiers[max(0, min(tier, len(tiers) - 1))]
 
 
@@ -99,8 +103,27 @@ def detect(text: str) -> list[Detection]:
     return [d for d in calibration().apply(scanner().scan(text)) if d.confidence >= limits.get(d.type, 0.5)]
 
 
-def transform(payload: Any, *, tier: int, hasher: Hasher | None) -> Outcome:
-    return apply_policy(payload, rules=rules_for(tier), scan=scanner().scan, calibration=calibration(), hasher=hasher)
+def transform(payload: Any, *, tier: int, hasher: Hasher | None, policies: Policies | None = None) -> Outcome:
+    snapshot = policies or current_policies()
+    return apply_policy(
+        payload, rules=snapshot.for_tier(tier), scan=scanner().scan, calibration=snapshot.calibration, hasher=hasher
+    )
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The rules and calibration in force, read once for a batch of messages (two stamp
+    queries per batch instead of two per message)."""
+
+    rules: list[dict[str, Rule]]
+    calibration: EngineCalibration
+
+    def for_tier(self, tier: int) -> dict[str, Rule]:
+        return _for_tier(self.rules, tier)
+
+
+def current_policies() -> Policies:
+    return Policies(_cached("rules", _load_rules), calibration())
 
 
 # --- keyed hashing ----------------------------------------------------------------------------
@@ -129,9 +152,9 @@ def local_hasher() -> Hasher:
 # --- the boundary -----------------------------------------------------------------------------
 
 
-def screen(payload: Any, *, peer: Any) -> Outcome:
+def screen(payload: Any, *, peer: Any, policies: Policies | None = None) -> Outcome:
     """Apply the policies for ``peer``'s tier to a payload crossing the boundary (either way)."""
-    return transform(payload, tier=peer.effective_tier, hasher=pair_hasher(peer))
+    return transform(payload, tier=peer.effective_tier, hasher=pair_hasher(peer), policies=policies)
 
 
 def blocked_message(outcome: Outcome) -> str:

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from compliance.models import AuditEvent
 from federation import envelope as env
@@ -275,6 +277,30 @@ def test_receiving_stores_once_acknowledges_retries_and_refuses_replays() -> Non
     assert AuditEvent.objects.get(action="message.refused").details["reason"] == "REPLAYED"
     session.refresh_from_db()
     assert (session.envelope_seq_high, session.messages_received) == (3, 2)
+
+
+def test_a_batch_costs_the_same_queries_whatever_its_size() -> None:
+    # Policies, claims, sessions and duplicates are read once per batch, and rows written in bulk.
+    peer = make_peer()
+    session = Session.objects.get(peer=peer)
+    numbers = iter(range(1, 1000))
+
+    def receive(size: int) -> int:
+        items = [sealed(peer, session, next(numbers), payload={"text": "call 555-0100"}) for _ in range(size)]
+        with CaptureQueriesContext(connection) as queries:
+            answers = services.receive_batch(items, client_fingerprint=peer.tls_fingerprint, client_addr="x")
+        assert [a["status"] for a in answers] == ["stored"] * size
+        return len(queries.captured_queries)
+
+    receive(2)  # warm the process caches
+    assert receive(5) == receive(40)
+
+    def send(size: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            services.send_many(items=[(peer.node_id, draft()) for _ in range(size)], actor="t")
+        return len(queries.captured_queries)
+
+    assert send(5) == send(40)
 
 
 def test_a_memory_answer_redacts_by_tier_and_classification() -> None:
