@@ -177,7 +177,7 @@ class Analyser:
         quote_starts: list[int] = []
         fence_starts: list[int] = []
         report = None
-        directive = False
+        directive: bool | None = None  # decided on the first fenced code-category match
         present = present_needs(text)
         if not present:
             return
@@ -192,7 +192,6 @@ class Analyser:
                         fences = _spans(CODE_FENCE, text) + _spans(BACKTICKS, text)
                         fences.sort()
                         report = REPORTED_SPEECH.search(text) is not None
-                        directive = any(r.pattern.search(text) for r in _DIRECTIVE_RULES)
                         quote_starts = [s for s, _ in quotes]
                         fence_starts = [s for s, _ in fences]
                     pos = m.start()
@@ -201,8 +200,13 @@ class Analyser:
                         weight *= QUOTED_REPORT_DAMPING
                     elif report and _reported_sentence(text, pos):
                         weight *= REPORT_DAMPING
-                    if rule.category in _CODE_CATEGORIES and not directive and _inside(fences, fence_starts, pos):
-                        weight *= CODE_DAMPING
+                    if rule.category in _CODE_CATEGORIES and _inside(fences, fence_starts, pos):
+                        if directive is None:  # most texts never get here: the search is worth deferring
+                            directive = any(
+                                r.pattern.search(text) for r in _DIRECTIVE_RULES if not present.isdisjoint(r.needs)
+                            )
+                        if not directive:
+                            weight *= CODE_DAMPING
                 if span is None:
                     start, end = view_.to_original(m.start(), m.end())
                     folded = any(s < m.end() and m.start() < e for s, e in view_.folded_spans) or not view_.identity
