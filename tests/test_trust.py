@@ -108,6 +108,36 @@ def test_every_tier_operation_and_claim_state_through_the_receiver_and_the_send_
     assert {d["reason"] for d in refused} <= {*authz.DENIAL_CODES, claim_docs.BAD_CLAIM}
 
 
+# MISSION §3 and issue #7 in their own words, written out independently of federation.capabilities
+# so the table-driven test above cannot agree with a wrong table: tier name → what it may do.
+SPEC_TIERS = {
+    "VERIFIED": {"status", "ping"},  # read federation status, ping
+    "ATTESTED": {"task-assignment", "task-result", "memory-query", "memory-response"},  # tasks, memory
+    "TRUSTED": {"context-share", "agent-handoff", "consensus-propose", "consensus-vote", "consensus-commit"},
+    "PRIVILEGED": {"agent-spawn"},  # remote agent spawning
+}
+SPEC_CLAIMS = {
+    "memory-query": {"federation:read", "federation:memory"},
+    "agent-handoff": {"federation:write", "federation:spawn"},
+    "task-assignment": {"federation:write"},
+    "status": {"federation:read"},
+}
+
+
+def test_the_capability_table_is_the_one_mission_section_3_states() -> None:
+    for tier_name, operations in SPEC_TIERS.items():
+        for operation in operations:
+            assert capabilities.tier_name(capabilities.MINIMUM_TIER[operation]) == tier_name, operation
+    # UNTRUSTED is discovery only: no message type at all
+    assert min(capabilities.MINIMUM_TIER.values()) == capabilities.VERIFIED
+    for operation, claims in SPEC_CLAIMS.items():
+        assert set(capabilities.REQUIRED_CLAIMS[operation]) == claims, operation
+    # every operation above the relationship notices needs at least one claim
+    for operation, required in capabilities.REQUIRED_CLAIMS.items():
+        assert required or operation in capabilities.OWN_NOTICES, operation
+    assert len(capabilities.CLAIM_TYPES) == 7
+
+
 def test_unknown_operations_and_removed_peers_fail_closed() -> None:
     peer = make_peer(TrustTier.PRIVILEGED)
     with pytest.raises(authz.Denied) as denied:
