@@ -706,6 +706,8 @@ def cmd_token_revoke(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_trust(args: argparse.Namespace, out: Output) -> int:
     """Show why a peer has its score and tier; grant or revoke claims, pin, cap, approve."""
+    from django.db import transaction
+
     from federation.capabilities import parse_tier
     from peers.models import Peer
     from trust import selectors, services
@@ -718,24 +720,30 @@ def cmd_trust(args: argparse.Namespace, out: Output) -> int:
         raise CommandError("--expires goes with --grant", code="bad_arguments")
     if Peer.objects.filter(node_id=args.node_id).first() is None:
         raise CommandError(f"no peer {args.node_id}", code="unknown_peer", exit_code=EXIT_PROBLEM)
+    # Every argument is checked before anything changes, and the changes are one transaction: a
+    # command that fails leaves no claim granted, no pin set and no notice queued.
     try:
-        expires = _parse_expiry(args.expires) if args.expires else None
-        for claim in args.grant or []:
-            services.issue_claim(node_id=args.node_id, claim_type=claim, expires_at=expires, actor="cli")
-        for claim in args.revoke or []:
-            services.revoke_claim(node_id=args.node_id, claim_type=claim, actor="cli")
-        if args.pin is not None or args.unpin:
-            tier = parse_tier(args.pin) if args.pin is not None else None
-            services.pin(node_id=args.node_id, tier=tier, reason=args.reason or "", actor="cli")
-        if args.cap is not None or args.uncap:
-            tier = parse_tier(args.cap) if args.cap is not None else None
-            services.set_cap(node_id=args.node_id, tier=tier, reason=args.reason or "", actor="cli")
-        if args.approve:
-            services.approve_privileged(node_id=args.node_id, actor="cli")
-        if args.recompute:
-            services.evaluate_one(args.node_id, trigger="operator")
+        pin = parse_tier(args.pin) if args.pin is not None else None
+        cap = parse_tier(args.cap) if args.cap is not None else None
     except ValueError as exc:
         raise CommandError(str(exc), code="bad_tier") from exc
+    if (pin is not None or cap is not None) and not (args.reason or "").strip():
+        raise CommandError("--pin and --cap need --reason", code="reason_required")
+    expires = _parse_expiry(args.expires) if args.expires else None
+    try:
+        with transaction.atomic():
+            for claim in args.grant or []:
+                services.issue_claim(node_id=args.node_id, claim_type=claim, expires_at=expires, actor="cli")
+            for claim in args.revoke or []:
+                services.revoke_claim(node_id=args.node_id, claim_type=claim, actor="cli")
+            if args.pin is not None or args.unpin:
+                services.pin(node_id=args.node_id, tier=pin, reason=args.reason or "", actor="cli")
+            if args.cap is not None or args.uncap:
+                services.set_cap(node_id=args.node_id, tier=cap, reason=args.reason or "", actor="cli")
+            if args.approve:
+                services.approve_privileged(node_id=args.node_id, actor="cli")
+            if args.recompute:
+                services.evaluate_one(args.node_id, trigger="operator")
     except services.TrustError as exc:
         raise CommandError(str(exc), code=exc.code) from exc
     described = selectors.describe_trust(Peer.objects.get(node_id=args.node_id))

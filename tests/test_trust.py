@@ -582,6 +582,22 @@ def test_cli_trust_grants_revokes_pins_and_explains(cli: Any) -> None:
     assert code == 2 and error["error"]["code"] == "bad_tier"
     code, error = run("--grant", "federation:read", "--expires", "yesterday")
     assert code == 2 and error["error"]["code"] == "bad_expiry"
+    code, shown = run("--pin", "trusted", "--reason", "named")
+    assert code == 0 and shown["pinned_tier"] == "TRUSTED"
+    code, shown = run("--unpin")
+    assert code == 0 and shown["pinned_tier"] is None
+
+    # A command that fails part-way changes nothing: no claim granted, no notice queued, no audit.
+    before = (Claim.objects.count(), OutboxMessage.objects.count(), AuditEvent.objects.count())
+    for bad, error_code in [
+        (("--grant", "federation:write", "--pin", "GODLIKE", "--reason", "x"), "bad_tier"),
+        (("--grant", "federation:write", "--cap", "1"), "reason_required"),
+        (("--grant", "federation:write", "--grant", "federation:everything"), "CLAIM_INVALID"),
+    ]:
+        code, error = run(*bad)
+        assert code == 2 and error["error"]["code"] == error_code, (bad, error)
+    assert (Claim.objects.count(), OutboxMessage.objects.count(), AuditEvent.objects.count()) == before
+    assert "federation:write" not in {c["type"] for c in run()[1]["claims"]}
 
 
 def test_cli_peers_evict_and_reactivate(capsys: Any) -> None:
