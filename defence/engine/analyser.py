@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .normalise import MAX_DECODED_CHARS, Layer, collapse_whitespace, hidden_layers, view
+from .prefilter import RuleIndex
 from .rules import (
     BACKTICKS,
     CODE_FENCE,
@@ -37,7 +38,9 @@ EMBEDDED_REQUEST_RULE = Rule(
 )
 # Rules whose match asks the agent to use quoted code: quoting then does not damp.
 DIRECTIVES = frozenset({"code_insert", "run_this", "run_quoted"})
-_DIRECTIVE_RULES = tuple(r for r in RULES if r.id in DIRECTIVES)
+_DIRECTIVE_RULES = tuple((i, r) for i, r in enumerate(RULES) if r.id in DIRECTIVES)
+# Which rules can match a text at all: most texts need only a few of the rules' regexes run.
+_RULE_INDEX = RuleIndex([rule.pattern for rule in RULES])
 
 
 def _strings(payload: Any) -> Iterator[tuple[str, str]]:
@@ -181,8 +184,13 @@ class Analyser:
         present = present_needs(text)
         if not present:
             return
-        for rule in RULES:
-            if present.isdisjoint(rule.needs):
+        possible = _RULE_INDEX.candidates(text)
+
+        def may_match(i: int, rule: Rule) -> bool:
+            return not present.isdisjoint(rule.needs) and (possible is None or i in possible)
+
+        for i, rule in enumerate(RULES):
+            if not may_match(i, rule):
                 continue
             for m in rule.pattern.finditer(text):
                 weight = rule.weight
@@ -202,9 +210,7 @@ class Analyser:
                         weight *= REPORT_DAMPING
                     if rule.category in _CODE_CATEGORIES and _inside(fences, fence_starts, pos):
                         if directive is None:  # most texts never get here: the search is worth deferring
-                            directive = any(
-                                r.pattern.search(text) for r in _DIRECTIVE_RULES if not present.isdisjoint(r.needs)
-                            )
+                            directive = any(r.pattern.search(text) for i, r in _DIRECTIVE_RULES if may_match(i, r))
                         if not directive:
                             weight *= CODE_DAMPING
                 if span is None:
