@@ -189,8 +189,9 @@ class Analyser:
         def may_match(i: int, rule: Rule) -> bool:
             return not present.isdisjoint(rule.needs) and (possible is None or i in possible)
 
-        for i, rule in enumerate(RULES):
-            if not may_match(i, rule):
+        for i in range(len(RULES)) if possible is None else sorted(possible):  # rule order kept
+            rule = RULES[i]
+            if present.isdisjoint(rule.needs):
                 continue
             for m in rule.pattern.finditer(text):
                 weight = rule.weight
