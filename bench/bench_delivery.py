@@ -154,6 +154,9 @@ def main(per_second: int = 500, seconds: int = 20) -> None:
         django.setup()
         from messaging import services
         from messaging.models import DeliveryState, OutboxMessage
+        from messaging.warmup import warm_up
+
+        warm_up()  # this process stands in for the web process, which warms up before it listens
 
         warmup = per_second * WARMUP_SECONDS
         total = warmup + per_second * seconds

@@ -12,6 +12,9 @@ from django.core.asgi import get_asgi_application
 django_asgi_app = get_asgi_application()
 
 from federation.routing import websocket_urlpatterns  # noqa: E402 - needs Django set up
+from messaging.warmup import warm_up  # noqa: E402
+
+warm_up()  # before Daphne listens: the first inbound batch does not wait for the engines
 
 application = ProtocolTypeRouter(
     {

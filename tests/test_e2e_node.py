@@ -211,6 +211,10 @@ def test_separate_web_worker_and_beat_processes_as_in_docker_compose(node_env: d
         for proc in procs:
             proc.wait(timeout=30)
     assert [proc.returncode for proc in procs] == [0, 0, 0], [p.read_text()[-2000:] for p in logs.iterdir()]
+    # web and worker build the PII and defence engines at start, not on their first message
+    for command in ("web", "worker"):
+        assert "PII and AI-defence engines ready" in (logs / f"{command}.log").read_text(), command
+    assert "engines ready" not in (logs / "beat.log").read_text()
 
 
 def test_two_nodes_run_side_by_side_with_their_own_home_and_port(make_node_env: Any) -> None:
