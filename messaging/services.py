@@ -474,11 +474,16 @@ class Lease:
 def _lease(limit: int) -> Lease | None:
     """Lease up to `limit` due messages of one peer and reserve their sequence numbers, in one
     transaction (one durable commit). The due conditions are repeated in the UPDATE, so two
-    workers racing for the same rows cannot both win them."""
+    workers racing for the same rows cannot both win them: on PostgreSQL the loser's UPDATE
+    waits for the winner's row locks and then re-checks these conditions on the rows as the
+    winner left them. That re-check only covers the row's own columns (a condition through a
+    join becomes a subquery answered from the old snapshot), so the peer's state is checked when
+    choosing the candidates and the UPDATE repeats only the conditions on the message itself."""
     now = timezone.now()
-    due = Q(state=DeliveryState.QUEUED, next_attempt_at__lte=now, peer__state=PeerState.ACTIVE) & (
+    row_due = Q(state=DeliveryState.QUEUED, next_attempt_at__lte=now) & (
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
+    due = row_due & Q(peer__state=PeerState.ACTIVE)
     candidates = list(OutboxMessage.objects.filter(due).order_by("id").values_list("pk", "peer_id")[: limit * 2])
     if not candidates:
         return None
@@ -486,13 +491,16 @@ def _lease(limit: int) -> Lease | None:
     ids = [pk for pk, owner in candidates if owner == peer_id][:limit]
     token = secrets.token_hex(8)
     with transaction.atomic():
-        OutboxMessage.objects.filter(due, pk__in=ids).update(
+        OutboxMessage.objects.filter(row_due, pk__in=ids).update(
             claim_token=token, claimed_until=now + dt.timedelta(seconds=LEASE_SECONDS)
         )
         claimed = list(
             OutboxMessage.objects.select_related("peer").filter(claim_token=token, pk__in=ids).order_by("id")
         )
         if not claimed:
+            return None
+        if claimed[0].peer.state != PeerState.ACTIVE:  # suspended or evicted since the candidates were read
+            OutboxMessage.objects.filter(claim_token=token).update(claimed_until=None)
             return None
         session = _live_session(claimed[0].peer)
         first_seq = _reserve_sequence(session, len(claimed)) if session else 0

@@ -494,3 +494,36 @@ def test_cli_reply_and_forward_report_ids_and_reason_codes(capsys: Any) -> None:
     assert cli.main(["reply", task.message_id, "--payload", '{"done": true}', "--spent-tokens", "7", "--json"]) == 0
     sent = json.loads(capsys.readouterr().out)
     assert (sent["type"], sent["reply_to"], sent["budget"]["usedTokens"]) == ("task-result", task.message_id, 7)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_delivery_loops_racing_for_the_same_messages_never_lease_one_twice() -> None:
+    """On PostgreSQL two loops lease at once; a message leased twice would be sent twice."""
+    import threading
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite lets one writer at a time: leases cannot overlap there")
+    peer = make_peer()
+    services.send_many(items=[(peer.node_id, draft()) for _ in range(400)], actor="agent")
+    claimed: list[list[int]] = [[], []]
+    start = threading.Barrier(2)
+
+    def loop(k: int) -> None:
+        try:
+            start.wait()
+            while True:
+                lease = services._lease(10)
+                if lease is not None:
+                    claimed[k] += [m.pk for m in lease.messages]
+                elif not services._anything_due():  # None also means "the other loop won these"
+                    return
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=loop, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not set(claimed[0]) & set(claimed[1])
+    assert sorted(claimed[0] + claimed[1]) == sorted(OutboxMessage.objects.values_list("pk", flat=True))
