@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -70,20 +71,35 @@ class Agent:
         self._zeroconf.close()
 
 
-def found_callback() -> Callable[[str], None]:
-    """Record a node found on the network, through the same checks as any static peer."""
+# A node announces itself as its web process starts, so the first fetch of its manifest may find
+# nothing listening yet; and a network hiccup should not lose a neighbour for good.
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+TRANSIENT = frozenset({"unreachable", "fetch_failed"})
+
+
+def found_callback(
+    *, delays: tuple[float, ...] = RETRY_DELAYS, sleep: Callable[[float], None] = time.sleep
+) -> Callable[[str], None]:
+    """Record a node found on the network, through the same checks as any static peer; retry
+    while it cannot be reached (about a minute by default), never when its manifest is bad."""
     from django.db import close_old_connections
 
     from peers import services
     from peers.models import DiscoveredVia
 
     def record(base_url: str) -> None:
-        try:
-            peer = services.add_peer(endpoint=base_url, via=DiscoveredVia.DNSSD)
-            log.info("DNS-SD: recorded %s at %s", peer.node_id, base_url)
-        except services.PeerError as exc:
-            log.info("DNS-SD: %s not recorded: %s (%s)", base_url, exc, exc.code)
-        finally:
-            close_old_connections()
+        for attempt in range(len(delays) + 1):
+            try:
+                peer = services.add_peer(endpoint=base_url, via=DiscoveredVia.DNSSD)
+                log.info("DNS-SD: recorded %s at %s", peer.node_id, base_url)
+                return
+            except services.PeerError as exc:
+                if exc.code not in TRANSIENT or attempt == len(delays):
+                    log.info("DNS-SD: %s not recorded: %s (%s)", base_url, exc, exc.code)
+                    return
+                log.info("DNS-SD: %s not reachable yet (%s); next try in %.0f s", base_url, exc.code, delays[attempt])
+            finally:
+                close_old_connections()
+            sleep(delays[attempt])
 
     return record

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -40,7 +41,7 @@ def serve_json() -> Iterator[Any]:
     """A real HTTP server on loopback that answers every GET with the document we give it."""
     servers = []
 
-    def start(document: Any) -> str:
+    def start(document: Any, port: int = 0) -> str:
         body = json.dumps(document).encode()
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,7 +54,7 @@ def serve_json() -> Iterator[Any]:
             def log_message(self, *args: Any) -> None:
                 return
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
@@ -61,6 +62,36 @@ def serve_json() -> Iterator[Any]:
     yield start
     for server in servers:
         server.shutdown()
+
+
+@pytest.mark.django_db(transaction=True)  # the callback closes its connection, as in its own thread
+def test_dns_sd_retries_a_node_not_listening_yet_but_never_a_bad_manifest(serve_json: Any) -> None:
+    from peers import dnssd
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    document = foreign_manifest()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:  # the node's web process starts listening after two failed fetches
+            serve_json(document, port=port)
+
+    dnssd.found_callback(delays=(0.5, 1.0, 2.0), sleep=sleep)(f"http://127.0.0.1:{port}")
+    assert waits == [0.5, 1.0]
+    assert Peer.objects.get(node_id=document["node_id"]).discovered_via == "dnssd"
+
+    waits.clear()
+    dnssd.found_callback(delays=(0.5, 1.0), sleep=sleep)(serve_json({"not": "a manifest"}))
+    assert waits == []  # refused at once: retrying cannot make a bad manifest good
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nobody = probe.getsockname()[1]
+    dnssd.found_callback(delays=(0.5, 1.0), sleep=waits.append)(f"http://127.0.0.1:{nobody}")
+    assert waits == [0.5, 1.0]  # then gives up
+    assert Peer.objects.count() == 1
 
 
 def test_static_peer_is_added_untrusted_with_its_verified_manifest(serve_json: Any) -> None:
