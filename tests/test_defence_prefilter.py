@@ -3,15 +3,28 @@ what it does not report must leave every verdict as it was."""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 
-from bench.defence_corpus import generate, traffic_samples
-from defence.engine import analyse
+from bench.defence_corpus import ATTACKS, BENIGN, BIPIA_DIR, MULTI, OBFUSCATIONS, generate, obfuscate, traffic_samples
+from defence.engine import analyse, analyser
 from defence.engine.normalise import view
 from defence.engine.prefilter import RuleIndex
 from defence.engine.rules import RULES
+
+
+def corpus_texts() -> list[str]:
+    """The defence corpus's own attacks (plain and under every obfuscation) and benign texts;
+    with the BIPIA data beside the checkout, both splits and traffic built from it too."""
+    attacks = [t for pool in ATTACKS.values() for t in pool] + [t for _, _, t in MULTI]
+    texts = attacks + BENIGN + [obfuscate(t, kind) for t in attacks for kind in OBFUSCATIONS]
+    texts += [json.dumps({"message": t}) for t in attacks + BENIGN]
+    if (BIPIA_DIR / "text_attack_train.json").exists():
+        texts += [s.text for split in ("dev", "test") for s in generate(split)] + traffic_samples(0.25)
+    return texts
 
 
 def index_of(*patterns: str) -> RuleIndex:
@@ -50,9 +63,9 @@ def test_a_loosened_expression_still_matches_what_python_matches(pattern: str, t
     assert index.indexed == {0, 1}  # really indexed, not left out
 
 
-def test_the_index_never_hides_a_rule_that_matches_on_the_corpus_and_traffic() -> None:
+def test_the_index_never_hides_a_rule_that_matches_on_the_corpus() -> None:
     index = RuleIndex([rule.pattern for rule in RULES])
-    texts = [s.text for split in ("dev", "test") for s in generate(split)] + traffic_samples(0.25)
+    texts = corpus_texts()
     texts += [view(t).text for t in texts]  # what the analyser runs the rules on
     skipped = 0
     for text in texts:
@@ -64,6 +77,18 @@ def test_the_index_never_hides_a_rule_that_matches_on_the_corpus_and_traffic() -
                 assert not rule.pattern.search(text), (rule.id, text[:120])
     assert index.indexed == set(range(len(RULES)))
     assert skipped > len(texts) * len(RULES) // 2  # and it is worth having
+
+
+def test_verdicts_are_the_same_with_the_index_and_without_it(monkeypatch: Any) -> None:
+    texts = corpus_texts()
+    with_index = [analyse(t) for t in texts]
+
+    class EveryRule:
+        def candidates(self, text: str) -> None:
+            return None
+
+    monkeypatch.setattr(analyser, "_RULE_INDEX", EveryRule())
+    assert [analyse(t) for t in texts] == with_index
 
 
 def test_what_the_index_cannot_take_always_runs() -> None:
